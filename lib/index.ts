@@ -1,0 +1,68 @@
+/**
+ * `@hartonomous/pipelines`: typed, back-pressured stream pipelines on RxJS.
+ *
+ * The core entry point loads neither MikroORM nor Azure: the database, atom ingestion,
+ * inference and Service Bus parts live behind subpath exports
+ * (`@hartonomous/pipelines/postgres`, `/atoms`, `/inference`, `/service-bus`).
+ *
+ * @packageDocumentation
+ */
+
+// Core: steps, pipelines, context, outcomes
+export {
+  type BatchContext,
+  type ContextBag,
+  type ContextKey,
+  contextBag,
+  contextKey,
+  type StepContext,
+} from './core/context.js';
+export {
+  BufferOverflowError,
+  CancelledError,
+  isBufferOverflowError,
+  isCancelledError,
+  isPipelineError,
+  isStepError,
+  PipelineError,
+  StepError,
+} from './core/errors.js';
+export { fromWork, type Work } from './core/from-work.js';
+export type { Failure, Outcome, Success } from './core/outcome.js';
+export {
+  type Pipeline,
+  type PipelineOptions,
+  pipeline,
+  type RunOptions,
+  type StreamOptions,
+} from './core/pipeline.js';
+export type { OverflowPolicy, Source } from './core/pull.js';
+export {
+  type AnyStep,
+  type BatchFn,
+  type BatchStepOptions,
+  batchStep,
+  type ItemFailure,
+  isItemFailure,
+  itemFailure,
+  type Step,
+  type StepFn,
+  type StepInput,
+  type StepOptions,
+  type StepOutput,
+  step,
+} from './core/step.js';
+
+// Observability
+export {
+  type LogEvent,
+  type LogEventName,
+  LogEvents,
+  type LogLevel,
+  logEvent,
+} from './observability/log-events.js';
+export {
+  INSTRUMENTATION_NAME,
+  INSTRUMENTATION_VERSION,
+  type TelemetryOptions,
+} from './observability/telemetry.js';
