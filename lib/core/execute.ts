@@ -10,10 +10,12 @@ import {
 import type { Logger } from 'pino';
 import { isObservable, lastValueFrom, type MonoTypeOperatorFunction, type Observable } from 'rxjs';
 import { LogEvents, logEvent } from '../observability/log-events.js';
-import type { Instruments } from '../observability/telemetry.js';
+import { silentLogger } from '../observability/logger.js';
+import { type Instruments, instruments, tracerOf } from '../observability/telemetry.js';
 import type { BatchContext, ContextBag, StepContext } from './context.js';
 import { isStepError, StepError } from './errors.js';
 import { fromWork, isPromiseLike } from './from-work.js';
+import type { PipelineOptions } from './pipeline.js';
 import { type AnyStep, isItemFailure, STEP, type StepDef } from './step.js';
 
 /**
@@ -285,4 +287,60 @@ export function wrap(rt: Runtime, step: string, item: ItemState, e: unknown): un
   if (item.signal.aborted) return item.signal.reason;
   if (isStepError(e)) return e;
   return new StepError(rt.pipeline, step, item.correlationId, e);
+}
+
+/** @internal */
+export function runtime(options: PipelineOptions, logger: Logger | undefined): Runtime {
+  return {
+    pipeline: options.name,
+    tracer: tracerOf(options),
+    instruments: instruments(options),
+    logger: logger ?? options.logger ?? silentLogger(),
+  };
+}
+
+/** @internal */
+export function startItem(
+  rt: Runtime,
+  parent: Context,
+  correlationId: string,
+  index: number,
+  signal: AbortSignal,
+  bag: ContextBag,
+): ItemState {
+  const span = rt.tracer.startSpan(
+    `pipeline ${rt.pipeline}`,
+    { attributes: { 'pipeline.name': rt.pipeline, 'pipeline.correlation_id': correlationId } },
+    parent,
+  );
+  return {
+    correlationId,
+    index,
+    signal,
+    bag,
+    otel: trace.setSpan(parent, span),
+    span,
+    start: performance.now(),
+    logger: rt.logger,
+  };
+}
+
+/** @internal */
+export function endItem(rt: Runtime, item: ItemState, error: unknown, failed: boolean): number {
+  const durationMs = performance.now() - item.start;
+  const attrs = { 'pipeline.name': rt.pipeline, 'pipeline.outcome': failed ? 'error' : 'ok' };
+  item.span.setAttribute('pipeline.outcome', failed ? 'error' : 'ok');
+  if (failed) {
+    if (error instanceof Error) item.span.recordException(error);
+    item.span.setStatus({
+      code: SpanStatusCode.ERROR,
+      message: error instanceof Error ? error.message : String(error),
+    });
+    rt.instruments.itemsFailed.add(1, attrs);
+  } else {
+    rt.instruments.itemsProcessed.add(1, attrs);
+  }
+  item.span.end();
+  rt.instruments.runDuration.record(durationMs, attrs);
+  return durationMs;
 }

@@ -1,0 +1,382 @@
+import { randomUUID } from 'node:crypto';
+import { type Context, type Link, context as otelContext } from '@opentelemetry/api';
+import {
+  connect,
+  filter,
+  merge,
+  mergeMap,
+  Observable,
+  type ObservableInput,
+  type OperatorFunction,
+} from 'rxjs';
+import { LogEvents, logEvent } from '../observability/log-events.js';
+import { batch } from '../operators/batch.js';
+import { linkedController } from './abort.js';
+import { contextBag } from './context.js';
+import { CancelledError, isStepError } from './errors.js';
+import {
+  endItem,
+  endStepSpan,
+  type ItemState,
+  type Runtime,
+  runBatchFn,
+  runStep,
+  runtime,
+  startItem,
+  startStepSpan,
+  wrap,
+} from './execute.js';
+import { isPromiseLike } from './from-work.js';
+import type { Failure, Outcome } from './outcome.js';
+import type { PipelineOptions, StreamOptions } from './pipeline.js';
+import { checkSource, pullSource, release, type Source, type Window } from './pull.js';
+import { type AnyStep, isItemFailure, STEP, type StepDef } from './step.js';
+
+/** One item travelling through the stages of a stream. */
+interface Env {
+  readonly item: ItemState;
+  readonly input: unknown;
+  value: unknown;
+  failed: boolean;
+  error: unknown;
+  failedStep: string;
+}
+
+/** Consecutive item steps run as one stage; a batch step or a step with its own concurrency is a stage. */
+type Stage =
+  | {
+      readonly kind: 'items';
+      readonly steps: readonly AnyStep[];
+      readonly concurrency: number | undefined;
+    }
+  | {
+      readonly kind: 'batch';
+      readonly step: AnyStep;
+      readonly def: Extract<StepDef, { kind: 'batch' }>;
+    };
+
+function stagesOf(steps: readonly AnyStep[]): Stage[] {
+  const stages: Stage[] = [];
+  let run: AnyStep[] = [];
+  const flush = (): void => {
+    if (run.length > 0) stages.push({ kind: 'items', steps: run, concurrency: undefined });
+    run = [];
+  };
+  for (const s of steps) {
+    const def = s[STEP];
+    if (def.kind === 'batch') {
+      flush();
+      stages.push({ kind: 'batch', step: s, def });
+    } else if (def.options.concurrency !== undefined) {
+      flush();
+      stages.push({ kind: 'items', steps: [s], concurrency: def.options.concurrency });
+    } else {
+      run.push(s);
+    }
+  }
+  flush();
+  return stages;
+}
+
+function fail(env: Env, rt: Runtime, stepName: string, e: unknown): Env {
+  env.failed = true;
+  env.error = wrap(rt, stepName, env.item, e);
+  env.failedStep = isStepError(env.error) ? env.error.step : stepName;
+  return env;
+}
+
+function runItems(
+  rt: Runtime,
+  steps: readonly AnyStep[],
+  env: Env,
+  from: number,
+): Env | Promise<Env> {
+  for (let i = from; i < steps.length; i++) {
+    const s = steps[i] as AnyStep;
+    let out: unknown;
+    try {
+      out = runStep(rt, s, env.value, env.item);
+    } catch (e) {
+      return fail(env, rt, s.name, e);
+    }
+    if (isPromiseLike(out)) {
+      return Promise.resolve(out).then(
+        (value) => {
+          env.value = value;
+          return runItems(rt, steps, env, i + 1);
+        },
+        (e: unknown) => fail(env, rt, s.name, e),
+      );
+    }
+    env.value = out;
+  }
+  return env;
+}
+
+function runBatch(
+  rt: Runtime,
+  stage: Extract<Stage, { kind: 'batch' }>,
+  envs: Env[],
+  parent: Context,
+  signal: AbortSignal,
+): Promise<Env[]> {
+  const name = stage.step.name;
+  const links: Link[] = envs.map((e) => ({ context: e.item.span.spanContext() }));
+  const start = performance.now();
+  const { span, ctx } = startStepSpan(
+    rt,
+    name,
+    parent,
+    { 'pipeline.batch_size': envs.length },
+    links,
+  );
+  rt.instruments.batchSize.record(envs.length, {
+    'pipeline.name': rt.pipeline,
+    'pipeline.step': name,
+  });
+  let results: Promise<ReadonlyArray<unknown>>;
+  try {
+    results = runBatchFn(
+      rt,
+      stage.def,
+      name,
+      envs.map((e) => e.value),
+      envs.map((e) => e.item),
+      ctx,
+      signal,
+    );
+  } catch (e) {
+    results = Promise.reject(e);
+  }
+  return results.then(
+    (values) => {
+      endStepSpan(rt, name, span, start, undefined, false);
+      envs.forEach((env, i) => {
+        const v = values[i];
+        if (isItemFailure(v)) fail(env, rt, name, v.error);
+        else env.value = v;
+      });
+      return envs;
+    },
+    (e: unknown) => {
+      endStepSpan(rt, name, span, start, e, true);
+      for (const env of envs) fail(env, rt, name, e);
+      return envs;
+    },
+  );
+}
+
+function reorder(): OperatorFunction<Env, Env> {
+  return (source) =>
+    new Observable<Env>((subscriber) => {
+      const held = new Map<number, Env>();
+      let next = 0;
+      return source.subscribe({
+        next: (env) => {
+          if (env.item.index !== next) {
+            held.set(env.item.index, env);
+            return;
+          }
+          subscriber.next(env);
+          next++;
+          let h = held.get(next);
+          while (h !== undefined) {
+            held.delete(next);
+            subscriber.next(h);
+            next++;
+            h = held.get(next);
+          }
+        },
+        error: (e: unknown) => subscriber.error(e),
+        complete: () => subscriber.complete(),
+      });
+    });
+}
+
+/**
+ * Streams `source` through `steps`: the engine behind `Pipeline.stream`.
+ * @internal
+ */
+export function streamAll<I, O>(
+  options: PipelineOptions,
+  steps: readonly AnyStep[],
+  source: Source<I>,
+  streamOptions: StreamOptions<I> = {},
+): Observable<Outcome<I, O>> {
+  const concurrency = streamOptions.concurrency ?? 8;
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new TypeError(`stream(): concurrency must be a positive integer, got ${concurrency}`);
+  }
+  checkSource(source);
+  const stages = stagesOf(steps);
+  const largestBatch = Math.max(
+    0,
+    ...stages.map((s) => (s.kind === 'batch' ? s.def.options.size : 0)),
+  );
+  const buffer = streamOptions.buffer ?? Math.max(concurrency, 2 * largestBatch);
+  if (!Number.isInteger(buffer) || buffer < 0) {
+    throw new TypeError(`stream(): buffer must be an integer >= 0, got ${buffer}`);
+  }
+  const overflow = streamOptions.overflow ?? 'error';
+  if (overflow !== 'error' && overflow !== 'dropOldest' && overflow !== 'dropNewest') {
+    throw new TypeError(
+      `stream(): overflow must be 'error', 'dropOldest' or 'dropNewest', got ${String(overflow)}`,
+    );
+  }
+
+  return new Observable<Outcome<I, O>>((subscriber) => {
+    const rt = runtime(options, streamOptions.logger);
+    const { controller, dispose } = linkedController(streamOptions.signal);
+    const signal = controller.signal;
+    const parent = streamOptions.otel ?? otelContext.active();
+    const prefix =
+      typeof streamOptions.correlationId === 'string' ? streamOptions.correlationId : randomUUID();
+    const idOf =
+      typeof streamOptions.correlationId === 'function'
+        ? streamOptions.correlationId
+        : (_: I, index: number) => `${prefix}:${index}`;
+    const baseBag = streamOptions.bag;
+    const window: Window = { size: concurrency + buffer, inFlight: 0, onRelease: null };
+    const live = new Set<ItemState>();
+    const attrs = { 'pipeline.name': rt.pipeline };
+    let index = 0;
+
+    const admit = (input: unknown): Env => {
+      const i = index++;
+      const item = startItem(
+        rt,
+        parent,
+        idOf(input as I, i),
+        i,
+        signal,
+        baseBag ? baseBag.clone() : contextBag(),
+      );
+      live.add(item);
+      rt.instruments.inFlight.add(1, attrs);
+      return { item, input, value: input, failed: false, error: undefined, failedStep: '' };
+    };
+
+    let env$: Observable<Env> = new Observable<Env>((sub) =>
+      pullSource(source, window, {
+        buffer,
+        overflow,
+        onDrop: (item) => {
+          streamOptions.onDrop?.(item);
+        },
+      }).subscribe({
+        next: (input) => sub.next(admit(input)),
+        error: (e: unknown) => sub.error(e),
+        complete: () => sub.complete(),
+      }),
+    );
+
+    for (const stage of stages) {
+      if (stage.kind === 'items') {
+        const stageSteps = stage.steps;
+        env$ = env$.pipe(
+          mergeMap((env): ObservableInput<Env> => {
+            if (env.failed) return [env];
+            const r = runItems(rt, stageSteps, env, 0);
+            return isPromiseLike(r) ? r : [r];
+          }, stage.concurrency ?? concurrency),
+        );
+      } else {
+        const o = stage.def.options;
+        const weigh = o.weight;
+        env$ = env$.pipe(
+          connect((shared) =>
+            merge(
+              shared.pipe(filter((env) => env.failed)),
+              shared.pipe(
+                filter((env) => !env.failed),
+                batch<Env>({
+                  size: o.size,
+                  timeMs: o.timeMs,
+                  ...(weigh ? { weight: (env: Env) => weigh(env.value) } : {}),
+                  ...(o.maxWeight !== undefined ? { maxWeight: o.maxWeight } : {}),
+                }),
+                mergeMap(
+                  (envs) => runBatch(rt, stage, envs, parent, signal),
+                  o.concurrency ?? concurrency,
+                ),
+                mergeMap((envs) => envs),
+              ),
+            ),
+          ),
+        );
+      }
+    }
+    if (streamOptions.ordered) env$ = env$.pipe(reorder());
+
+    logEvent(rt.logger, LogEvents.streamStarted, () => ({
+      pipeline: rt.pipeline,
+      concurrency,
+      buffer,
+    }));
+    const finish = (env: Env): Outcome<I, O> => {
+      const item = env.item;
+      live.delete(item);
+      rt.instruments.inFlight.add(-1, attrs);
+      const durationMs = endItem(rt, item, env.error, env.failed);
+      if (env.failed) {
+        logEvent(rt.logger, LogEvents.streamItemFailed, () => ({
+          pipeline: rt.pipeline,
+          correlationId: item.correlationId,
+          step: env.failedStep,
+          err: env.error,
+        }));
+        const failure: Failure<I> = {
+          ok: false,
+          error: env.error,
+          failedStep: env.failedStep,
+          input: env.input as I,
+          index: item.index,
+          correlationId: item.correlationId,
+          durationMs,
+        };
+        return failure;
+      }
+      return {
+        ok: true,
+        value: env.value as O,
+        input: env.input as I,
+        index: item.index,
+        correlationId: item.correlationId,
+        durationMs,
+      };
+    };
+
+    const subscription = env$.subscribe({
+      next: (env) => {
+        subscriber.next(finish(env));
+        release(window);
+      },
+      error: (e: unknown) => {
+        logEvent(rt.logger, LogEvents.streamFailed, () => ({ pipeline: rt.pipeline, err: e }));
+        subscriber.error(e);
+      },
+      complete: () => {
+        logEvent(rt.logger, LogEvents.streamCompleted, () => ({
+          pipeline: rt.pipeline,
+          items: index,
+        }));
+        subscriber.complete();
+      },
+    });
+    const onAbort = (): void => subscriber.complete();
+    signal.addEventListener('abort', onAbort, { once: true });
+    return () => {
+      signal.removeEventListener('abort', onAbort);
+      subscription.unsubscribe();
+      if (!signal.aborted)
+        controller.abort(new CancelledError(`stream of pipeline '${rt.pipeline}'`));
+      dispose();
+      for (const item of live) {
+        item.span.setAttribute('pipeline.outcome', 'cancelled');
+        item.span.end();
+        rt.instruments.inFlight.add(-1, attrs);
+      }
+      live.clear();
+    };
+  });
+}
