@@ -52,7 +52,22 @@ export {
   type StepOutput,
   step,
 } from './core/step.js';
-
+// Flow control
+export {
+  type BatchOptions,
+  type BoundedQueue,
+  type BoundedQueueOptions,
+  type BoundedQueueSnapshot,
+  batch,
+  boundedQueue,
+  type ConcurrentProject,
+  isQueueClosedError,
+  type MapConcurrentOptions,
+  mapConcurrent,
+  QueueClosedError,
+  type QueueFullMode,
+  type TryReadResult,
+} from './flow/flow.js';
 // Observability
 export {
   type LogEvent,
@@ -66,3 +81,15 @@ export {
   INSTRUMENTATION_VERSION,
   type TelemetryOptions,
 } from './observability/telemetry.js';
+
+// Background worker
+export {
+  type ReadableSource,
+  type StopOptions,
+  type StopReport,
+  type Worker,
+  type WorkerHealth,
+  type WorkerOptions,
+  type WorkerState,
+  worker,
+} from './worker/worker.js';

@@ -1,4 +1,5 @@
 import {
+  type Attributes,
   type Context,
   type Link,
   context as otelContext,
@@ -12,11 +13,17 @@ import { isObservable, lastValueFrom, type MonoTypeOperatorFunction, type Observ
 import { LogEvents, logEvent } from '../observability/log-events.js';
 import { silentLogger } from '../observability/logger.js';
 import { type Instruments, instruments, tracerOf } from '../observability/telemetry.js';
-import type { BatchContext, ContextBag, StepContext } from './context.js';
+import { type BatchContext, type ContextBag, contextBag, type StepContext } from './context.js';
 import { isStepError, StepError } from './errors.js';
 import { fromWork, isPromiseLike } from './from-work.js';
 import type { PipelineOptions } from './pipeline.js';
 import { type AnyStep, isItemFailure, STEP, type StepDef } from './step.js';
+
+/** Cached metric attributes for one outcome pair. */
+interface OutcomeAttributes {
+  readonly ok: Attributes;
+  readonly error: Attributes;
+}
 
 /**
  * Everything a pipeline needs to execute steps for items.
@@ -27,22 +34,67 @@ export interface Runtime {
   readonly tracer: Tracer;
   readonly instruments: Instruments;
   readonly logger: Logger;
+  /** metric attributes of the pipeline, per outcome (allocated once) */
+  readonly attrs: OutcomeAttributes & { readonly base: Attributes };
+  /** metric attributes of each step, per outcome (allocated once per step name) */
+  readonly stepAttrs: Map<string, OutcomeAttributes>;
+}
+
+/** Holds an item's bag, created on first use (most steps never touch it). */
+interface BagHolder {
+  bag: ContextBag | undefined;
+  readonly seed: ContextBag | undefined;
+  readonly copy: boolean;
 }
 
 /**
  * One item's identity while it goes through the steps.
  * @internal
  */
-export interface ItemState {
-  readonly correlationId: string;
-  readonly index: number;
-  readonly signal: AbortSignal;
-  readonly bag: ContextBag;
-  /** the item's run span context (parent of its step spans) */
-  readonly otel: Context;
-  readonly span: Span;
-  readonly start: number;
-  readonly logger: Logger;
+export class ItemState {
+  constructor(
+    readonly correlationId: string,
+    readonly index: number,
+    readonly signal: AbortSignal,
+    private readonly holder: BagHolder,
+    /** the item's run span context (parent of its step spans) */
+    readonly otel: Context,
+    readonly span: Span,
+    /** whether spans are recorded for this item (step spans are made only then) */
+    readonly recording: boolean,
+    readonly start: number,
+    readonly logger: Logger,
+  ) {
+    this.mark = start;
+  }
+
+  /** when the item's previous step ended (the next step's start time) */
+  mark: number;
+
+  get bag(): ContextBag {
+    let bag = this.holder.bag;
+    if (bag === undefined) {
+      const seed = this.holder.seed;
+      bag = seed === undefined ? contextBag() : this.holder.copy ? seed.clone() : seed;
+      this.holder.bag = bag;
+    }
+    return bag;
+  }
+
+  /** The same item seen from a nested pipeline (its spans parented at `otel`). */
+  under(otel: Context): ItemState {
+    return new ItemState(
+      this.correlationId,
+      this.index,
+      this.signal,
+      this.holder,
+      otel,
+      this.span,
+      this.recording,
+      this.start,
+      this.logger,
+    );
+  }
 }
 
 class StepContextImpl implements StepContext {
@@ -50,22 +102,41 @@ class StepContextImpl implements StepContext {
   constructor(
     readonly pipeline: string,
     readonly step: string,
-    readonly correlationId: string,
-    readonly index: number,
+    private readonly item: ItemState,
     readonly signal: AbortSignal,
     readonly otel: Context,
-    readonly bag: ContextBag,
     private readonly parentLogger: Logger,
   ) {}
+  get correlationId(): string {
+    return this.item.correlationId;
+  }
+  get index(): number {
+    return this.item.index;
+  }
+  get bag(): ContextBag {
+    return this.item.bag;
+  }
   get logger(): Logger {
     this.#logger ??= this.parentLogger.child({
       pipeline: this.pipeline,
       step: this.step,
-      correlationId: this.correlationId,
+      correlationId: this.item.correlationId,
       traceId: trace.getSpanContext(this.otel)?.traceId,
     });
     return this.#logger;
   }
+}
+
+function stepAttributes(rt: Runtime, name: string): OutcomeAttributes {
+  let a = rt.stepAttrs.get(name);
+  if (a === undefined) {
+    a = {
+      ok: { 'pipeline.name': rt.pipeline, 'pipeline.step': name, 'pipeline.outcome': 'ok' },
+      error: { 'pipeline.name': rt.pipeline, 'pipeline.step': name, 'pipeline.outcome': 'error' },
+    };
+    rt.stepAttrs.set(name, a);
+  }
+  return a;
 }
 
 /**
@@ -76,7 +147,7 @@ export function startStepSpan(
   rt: Runtime,
   name: string,
   parent: Context,
-  attributes: Record<string, string | number>,
+  attributes: Attributes,
   links?: Link[],
 ): { span: Span; ctx: Context } {
   const span = rt.tracer.startSpan(
@@ -88,33 +159,34 @@ export function startStepSpan(
 }
 
 /**
- * Ends a step span with its outcome and records the step duration.
+ * Ends a step span (if any) with its outcome and records the step duration.
  * @internal
  */
 export function endStepSpan(
   rt: Runtime,
   name: string,
-  span: Span,
+  span: Span | undefined,
   start: number,
   error: unknown,
   failed: boolean,
-): void {
-  if (failed) {
-    span.setAttribute('pipeline.outcome', 'error');
-    if (error instanceof Error) span.recordException(error);
-    span.setStatus({
-      code: SpanStatusCode.ERROR,
-      message: error instanceof Error ? error.message : String(error),
-    });
-  } else {
-    span.setAttribute('pipeline.outcome', 'ok');
+): number {
+  if (span !== undefined) {
+    if (failed) {
+      span.setAttribute('pipeline.outcome', 'error');
+      if (error instanceof Error) span.recordException(error);
+      span.setStatus({
+        code: SpanStatusCode.ERROR,
+        message: error instanceof Error ? error.message : String(error),
+      });
+    } else {
+      span.setAttribute('pipeline.outcome', 'ok');
+    }
+    span.end();
   }
-  span.end();
-  rt.instruments.stepDuration.record(performance.now() - start, {
-    'pipeline.name': rt.pipeline,
-    'pipeline.step': name,
-    'pipeline.outcome': failed ? 'error' : 'ok',
-  });
+  const attrs = stepAttributes(rt, name);
+  const end = performance.now();
+  rt.instruments.stepDuration.record(end - start, failed ? attrs.error : attrs.ok);
+  return end;
 }
 
 function applyPolicy<T>(
@@ -135,34 +207,57 @@ function toPromiseOrValue(result: unknown): unknown {
  * Runs one step for one item. Returns the value synchronously when the step is synchronous
  * and has no policy (the fast path), else a promise. Errors are wrapped in `StepError` unless
  * they already are one (from a nested pipeline) or the item was cancelled (its abort reason).
+ * Step spans are made only for items whose run span is recording.
  * @internal
  */
 export function runStep(rt: Runtime, s: AnyStep, input: unknown, item: ItemState): unknown {
   const def: StepDef = s[STEP];
-  const start = performance.now();
-  const { span, ctx: spanCtx } = startStepSpan(rt, s.name, item.otel, {
-    'pipeline.correlation_id': item.correlationId,
-  });
-  const fail = (e: unknown): never => {
-    const error = wrap(rt, s.name, item, e);
-    endStepSpan(rt, s.name, span, start, error, true);
-    logEvent(item.logger, LogEvents.stepFailed, () => ({ step: s.name, err: error }));
-    throw error;
-  };
+  const start = item.mark;
+  let span: Span | undefined;
+  let spanCtx = item.otel;
+  if (item.recording) {
+    const started = startStepSpan(rt, s.name, item.otel, {
+      'pipeline.correlation_id': item.correlationId,
+    });
+    span = started.span;
+    spanCtx = started.ctx;
+  }
   let result: unknown;
   try {
-    result = invoke(rt, def, s.name, input, item, spanCtx);
+    result = invoke(rt, def, s.name, input, item, spanCtx, span !== undefined);
   } catch (e) {
-    return fail(e);
+    return failStep(rt, s.name, item, span, start, e);
   }
   if (isPromiseLike(result)) {
-    return Promise.resolve(result).then((value) => {
-      endStepSpan(rt, s.name, span, start, undefined, false);
-      return value;
-    }, fail);
+    return Promise.resolve(result).then(
+      (value) => {
+        item.mark = endStepSpan(rt, s.name, span, start, undefined, false);
+        return value;
+      },
+      (e: unknown) => failStep(rt, s.name, item, span, start, e),
+    );
   }
-  endStepSpan(rt, s.name, span, start, undefined, false);
+  item.mark = endStepSpan(rt, s.name, span, start, undefined, false);
   return result;
+}
+
+function failStep(
+  rt: Runtime,
+  name: string,
+  item: ItemState,
+  span: Span | undefined,
+  start: number,
+  e: unknown,
+): never {
+  const error = wrap(rt, name, item, e);
+  item.mark = endStepSpan(rt, name, span, start, error, true);
+  logEvent(item.logger, LogEvents.stepFailed, () => ({
+    pipeline: rt.pipeline,
+    step: name,
+    correlationId: item.correlationId,
+    err: error,
+  }));
+  throw error;
 }
 
 function invoke(
@@ -172,39 +267,43 @@ function invoke(
   input: unknown,
   item: ItemState,
   spanCtx: Context,
+  activate: boolean,
 ): unknown {
   switch (def.kind) {
     case 'item': {
-      const call = (signal: AbortSignal): unknown => {
-        const ctx = new StepContextImpl(
-          rt.pipeline,
-          name,
-          item.correlationId,
-          item.index,
-          signal,
-          spanCtx,
-          item.bag,
-          rt.logger,
-        );
-        return otelContext.with(spanCtx, def.fn, undefined, input, ctx);
-      };
       const policy = def.options.policy;
-      if (policy && policy.length > 0) return applyPolicy(call, policy, item.signal);
-      const out = call(item.signal);
+      if (policy && policy.length > 0) {
+        const call = (signal: AbortSignal): unknown =>
+          otelContext.with(
+            spanCtx,
+            def.fn,
+            undefined,
+            input,
+            new StepContextImpl(rt.pipeline, name, item, signal, spanCtx, rt.logger),
+          );
+        return applyPolicy(call, policy, item.signal);
+      }
+      const ctx = new StepContextImpl(rt.pipeline, name, item, item.signal, spanCtx, rt.logger);
+      const out = activate
+        ? otelContext.with(spanCtx, def.fn, undefined, input, ctx)
+        : def.fn(input, ctx);
       return isObservable(out) ? lastValueFrom(out) : out;
     }
     case 'batch': {
       const one = runBatchFn(rt, def, name, [input], [item], spanCtx, item.signal);
-      return Promise.resolve(one).then((results) => {
+      return one.then((results) => {
         const r = results[0];
         if (isItemFailure(r)) throw r.error;
         return r;
       });
     }
-    case 'pipeline': {
-      const nested: ItemState = { ...item, otel: spanCtx };
-      return runSequence({ ...rt, pipeline: name }, def.steps, input, nested);
-    }
+    case 'pipeline':
+      return runSequence(
+        { ...rt, pipeline: name, stepAttrs: new Map() },
+        def.steps,
+        input,
+        item.under(spanCtx),
+      );
   }
 }
 
@@ -224,17 +323,7 @@ export function runBatchFn(
   const call = (sig: AbortSignal): unknown => {
     const ctx: BatchContext = {
       items: items.map(
-        (it) =>
-          new StepContextImpl(
-            rt.pipeline,
-            name,
-            it.correlationId,
-            it.index,
-            sig,
-            batchCtx,
-            it.bag,
-            rt.logger,
-          ),
+        (it) => new StepContextImpl(rt.pipeline, name, it, sig, batchCtx, rt.logger),
       ),
       signal: sig,
       otel: batchCtx,
@@ -291,56 +380,78 @@ export function wrap(rt: Runtime, step: string, item: ItemState, e: unknown): un
 
 /** @internal */
 export function runtime(options: PipelineOptions, logger: Logger | undefined): Runtime {
+  const base = { 'pipeline.name': options.name };
   return {
     pipeline: options.name,
     tracer: tracerOf(options),
     instruments: instruments(options),
     logger: logger ?? options.logger ?? silentLogger(),
+    attrs: {
+      base,
+      ok: { ...base, 'pipeline.outcome': 'ok' },
+      error: { ...base, 'pipeline.outcome': 'error' },
+    },
+    stepAttrs: new Map(),
   };
 }
 
-/** @internal */
+/**
+ * Starts an item: its run span (attributes only when recording) and its state. With a no-op
+ * tracer no context is allocated: the parent context already carries the same span context.
+ * @internal
+ */
 export function startItem(
   rt: Runtime,
   parent: Context,
   correlationId: string,
   index: number,
   signal: AbortSignal,
-  bag: ContextBag,
+  bag: ContextBag | undefined,
+  copyBag: boolean,
 ): ItemState {
-  const span = rt.tracer.startSpan(
-    `pipeline ${rt.pipeline}`,
-    { attributes: { 'pipeline.name': rt.pipeline, 'pipeline.correlation_id': correlationId } },
-    parent,
-  );
-  return {
+  const span = rt.tracer.startSpan(`pipeline ${rt.pipeline}`, undefined, parent);
+  const recording = span.isRecording();
+  let otel = parent;
+  if (recording) {
+    span.setAttributes({ 'pipeline.name': rt.pipeline, 'pipeline.correlation_id': correlationId });
+    otel = trace.setSpan(parent, span);
+  } else if (
+    trace.isSpanContextValid(span.spanContext()) &&
+    span.spanContext().spanId !== trace.getSpanContext(parent)?.spanId
+  ) {
+    // a sampler dropped the span but gave it an id: propagate it (sampled flag off)
+    otel = trace.setSpan(parent, span);
+  }
+  return new ItemState(
     correlationId,
     index,
     signal,
-    bag,
-    otel: trace.setSpan(parent, span),
+    { bag: undefined, seed: bag, copy: copyBag },
+    otel,
     span,
-    start: performance.now(),
-    logger: rt.logger,
-  };
+    recording,
+    performance.now(),
+    rt.logger,
+  );
 }
 
 /** @internal */
 export function endItem(rt: Runtime, item: ItemState, error: unknown, failed: boolean): number {
   const durationMs = performance.now() - item.start;
-  const attrs = { 'pipeline.name': rt.pipeline, 'pipeline.outcome': failed ? 'error' : 'ok' };
-  item.span.setAttribute('pipeline.outcome', failed ? 'error' : 'ok');
-  if (failed) {
-    if (error instanceof Error) item.span.recordException(error);
-    item.span.setStatus({
-      code: SpanStatusCode.ERROR,
-      message: error instanceof Error ? error.message : String(error),
-    });
-    rt.instruments.itemsFailed.add(1, attrs);
-  } else {
-    rt.instruments.itemsProcessed.add(1, attrs);
+  const span = item.span;
+  if (item.recording) {
+    span.setAttribute('pipeline.outcome', failed ? 'error' : 'ok');
+    if (failed) {
+      if (error instanceof Error) span.recordException(error);
+      span.setStatus({
+        code: SpanStatusCode.ERROR,
+        message: error instanceof Error ? error.message : String(error),
+      });
+    }
   }
-  item.span.end();
-  rt.instruments.runDuration.record(durationMs, attrs);
+  span.end();
+  if (failed) rt.instruments.itemsFailed.add(1, rt.attrs.error);
+  else rt.instruments.itemsProcessed.add(1, rt.attrs.ok);
+  rt.instruments.runDuration.record(durationMs, failed ? rt.attrs.error : rt.attrs.ok);
   return durationMs;
 }

@@ -5,7 +5,7 @@ import type { Observable, OperatorFunction } from 'rxjs';
 import { LogEvents, logEvent } from '../observability/log-events.js';
 import type { TelemetryOptions } from '../observability/telemetry.js';
 import { linkedController } from './abort.js';
-import { type ContextBag, contextBag } from './context.js';
+import type { ContextBag } from './context.js';
 import { endItem, runSequence, runtime, startItem } from './execute.js';
 import type { Outcome } from './outcome.js';
 import type { OverflowPolicy, Source } from './pull.js';
@@ -284,7 +284,8 @@ async function runOne(
     correlationId,
     0,
     controller.signal,
-    runOptions.bag ?? contextBag(),
+    runOptions.bag,
+    false,
   );
   logEvent(rt.logger, LogEvents.pipelineStarted, () => ({ pipeline: rt.pipeline, correlationId }));
   try {

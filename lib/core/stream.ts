@@ -1,18 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { type Context, type Link, context as otelContext } from '@opentelemetry/api';
-import {
-  connect,
-  filter,
-  merge,
-  mergeMap,
-  Observable,
-  type ObservableInput,
-  type OperatorFunction,
-} from 'rxjs';
+import { connect, filter, merge, mergeMap, Observable, type OperatorFunction } from 'rxjs';
 import { LogEvents, logEvent } from '../observability/log-events.js';
 import { batch } from '../operators/batch.js';
 import { linkedController } from './abort.js';
-import { contextBag } from './context.js';
+import { concurrently } from './concurrently.js';
 import { CancelledError, isStepError } from './errors.js';
 import {
   endItem,
@@ -90,7 +82,9 @@ function runItems(
   steps: readonly AnyStep[],
   env: Env,
   from: number,
+  refresh = false,
 ): Env | Promise<Env> {
+  if (refresh) env.item.mark = performance.now();
   for (let i = from; i < steps.length; i++) {
     const s = steps[i] as AnyStep;
     let out: unknown;
@@ -238,20 +232,15 @@ export function streamAll<I, O>(
     const baseBag = streamOptions.bag;
     const window: Window = { size: concurrency + buffer, inFlight: 0, onRelease: null };
     const live = new Set<ItemState>();
-    const attrs = { 'pipeline.name': rt.pipeline };
+    const attrs = rt.attrs.base;
+    let liveCount = 0;
     let index = 0;
 
     const admit = (input: unknown): Env => {
       const i = index++;
-      const item = startItem(
-        rt,
-        parent,
-        idOf(input as I, i),
-        i,
-        signal,
-        baseBag ? baseBag.clone() : contextBag(),
-      );
-      live.add(item);
+      const item = startItem(rt, parent, idOf(input as I, i), i, signal, baseBag, true);
+      liveCount++;
+      if (item.recording) live.add(item);
       rt.instruments.inFlight.add(1, attrs);
       return { item, input, value: input, failed: false, error: undefined, failedStep: '' };
     };
@@ -270,15 +259,15 @@ export function streamAll<I, O>(
       }),
     );
 
-    for (const stage of stages) {
+    for (const [stageIndex, stage] of stages.entries()) {
       if (stage.kind === 'items') {
+        const _refresh = stageIndex > 0;
         const stageSteps = stage.steps;
         env$ = env$.pipe(
-          mergeMap((env): ObservableInput<Env> => {
-            if (env.failed) return [env];
-            const r = runItems(rt, stageSteps, env, 0);
-            return isPromiseLike(r) ? r : [r];
-          }, stage.concurrency ?? concurrency),
+          concurrently(
+            (env: Env): Env | Promise<Env> => (env.failed ? env : runItems(rt, stageSteps, env, 0)),
+            stage.concurrency ?? concurrency,
+          ),
         );
       } else {
         const o = stage.def.options;
@@ -315,7 +304,8 @@ export function streamAll<I, O>(
     }));
     const finish = (env: Env): Outcome<I, O> => {
       const item = env.item;
-      live.delete(item);
+      liveCount--;
+      if (item.recording) live.delete(item);
       rt.instruments.inFlight.add(-1, attrs);
       const durationMs = endItem(rt, item, env.error, env.failed);
       if (env.failed) {
@@ -374,9 +364,10 @@ export function streamAll<I, O>(
       for (const item of live) {
         item.span.setAttribute('pipeline.outcome', 'cancelled');
         item.span.end();
-        rt.instruments.inFlight.add(-1, attrs);
       }
       live.clear();
+      if (liveCount > 0) rt.instruments.inFlight.add(-liveCount, attrs);
+      liveCount = 0;
     };
   });
 }

@@ -70,6 +70,9 @@ export interface Instruments {
   readonly queueDropped: Counter;
   readonly batchSize: Histogram;
   readonly timeouts: Counter;
+  readonly rateLimitRejections: Counter;
+  readonly hedgeAttempts: Counter;
+  readonly fallbacks: Counter;
 }
 
 const cache = new WeakMap<Meter, Instruments>();
@@ -126,6 +129,15 @@ export function instruments(options?: TelemetryOptions): Instruments {
       }),
       timeouts: meter.createCounter('rx.timeouts', {
         description: 'Work cancelled by the timeout operator',
+      }),
+      rateLimitRejections: meter.createCounter('rx.rate_limit.rejections', {
+        description: 'Calls rejected by a rate limiter',
+      }),
+      hedgeAttempts: meter.createCounter('rx.hedge.attempts', {
+        description: 'Extra (hedged) attempts started by the hedge operator',
+      }),
+      fallbacks: meter.createCounter('rx.fallbacks', {
+        description: 'Errors replaced by the fallback operator',
       }),
     };
     cache.set(meter, found);

@@ -28,7 +28,8 @@ const log = step('log', (x: unknown) => String(x));
 expectTypeOf(pipeline('p', parse, log)).toEqualTypeOf<Pipeline<string, string>>();
 
 // never called: these lines only have to (not) compile
-export function mismatches(): void {
+// biome-ignore lint/correctness/noUnusedVariables: type-only checks, never called
+function mismatches(): void {
   // @ts-expect-error number output does not fit a string input
   pipeline('bad', square, parse);
   // @ts-expect-error the mismatch is caught in the middle of a chain too
