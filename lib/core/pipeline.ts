@@ -157,7 +157,7 @@ export interface Pipeline<I, O> extends Step<I, O> {
  * step's output type, or the call does not compile.
  *
  * @param nameOrOptions - the pipeline's name, or its options
- * @param steps - the steps, in order (at least one)
+ * @param s1 - the first step; up to eight steps follow, each taking the previous output
  * @returns a `Pipeline` from the first step's input to the last step's output
  *
  * @example

@@ -64,7 +64,17 @@ export interface BoundedQueueOptions<T> {
 /**
  * The answer of {@link BoundedQueue.tryRead}: an item, or nothing available right now.
  */
-export type TryReadResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false };
+export type TryReadResult<T> =
+  | {
+      /** An item was taken. */
+      readonly ok: true;
+      /** The item. */
+      readonly value: T;
+    }
+  | {
+      /** Nothing was held. */
+      readonly ok: false;
+    };
 
 /**
  * A point-in-time description of a queue, for logs and diagnostics.
