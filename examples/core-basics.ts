@@ -5,7 +5,7 @@
  * Run: npx tsx examples/core-basics.ts
  */
 import { from, lastValueFrom, toArray } from 'rxjs';
-import { batchStep, itemFailure, pipeline, step } from '../lib/index.js';
+import { batchStep, itemFailure, pipeline, step } from '@hartonomous/pipelines';
 
 const parse = step('parse', (line: string) => {
   const n = Number(line);

@@ -1,4 +1,5 @@
 import { Observable, type OperatorFunction } from 'rxjs';
+import { Fifo } from '../flow/fifo.js';
 import { isPromiseLike } from './from-work.js';
 
 /**
@@ -14,8 +15,7 @@ export function concurrently<T, R>(
 ): OperatorFunction<T, R> {
   return (source) =>
     new Observable<R>((subscriber) => {
-      const waiting: T[] = [];
-      let head = 0;
+      const waiting = new Fifo<T>();
       let active = 0;
       let sourceDone = false;
       let closed = false;
@@ -46,24 +46,15 @@ export function concurrently<T, R>(
         }
       };
       const drain = (): void => {
-        while (!closed && active < limit && head < waiting.length) {
-          const value = waiting[head] as T;
-          waiting[head] = undefined as T;
-          head++;
-          start(value);
-        }
-        if (head === waiting.length && head > 0) {
-          waiting.length = 0;
-          head = 0;
-        }
-        if (!closed && sourceDone && active === 0 && head === waiting.length) {
+        while (!closed && active < limit && waiting.size > 0) start(waiting.shift() as T);
+        if (!closed && sourceDone && active === 0 && waiting.size === 0) {
           closed = true;
           subscriber.complete();
         }
       };
       const subscription = source.subscribe({
         next: (value) => {
-          if (active < limit && head === waiting.length) start(value);
+          if (active < limit && waiting.size === 0) start(value);
           else waiting.push(value);
         },
         error: fail,
@@ -75,7 +66,7 @@ export function concurrently<T, R>(
       return () => {
         closed = true;
         subscription.unsubscribe();
-        waiting.length = 0;
+        waiting.clear();
       };
     });
 }

@@ -1,4 +1,5 @@
 import { isObservable, Observable } from 'rxjs';
+import { Fifo } from '../flow/fifo.js';
 import { BufferOverflowError } from './errors.js';
 
 /**
@@ -138,20 +139,10 @@ function fromPush<T>(
   push: { buffer: number; overflow: OverflowPolicy; onDrop?: (item: T) => void },
 ): Observable<T> {
   return new Observable<T>((subscriber) => {
-    const pending: T[] = [];
-    let head = 0;
+    const pending = new Fifo<T>();
     let sourceDone = false;
-    const pendingCount = (): number => pending.length - head;
-    const shift = (): T => {
-      const item = pending[head] as T;
-      pending[head] = undefined as T;
-      head++;
-      if (head > 1024 && head * 2 > pending.length) {
-        pending.splice(0, head);
-        head = 0;
-      }
-      return item;
-    };
+    const pendingCount = (): number => pending.size;
+    const shift = (): T => pending.shift() as T;
     window.onRelease = () => {
       if (pendingCount() > 0 && window.inFlight < window.size) {
         window.inFlight++;
