@@ -36,6 +36,20 @@ export {
   type RunOptions,
   type StreamOptions,
 } from './core/pipeline.js';
+// Publishing (broker-neutral; the Azure implementation is in '@hartonomous/pipelines/service-bus')
+export {
+  isMessageTooLargeError,
+  isPublisherClosedError,
+  isPublishFailedError,
+  type MemoryPublisher,
+  type MemoryPublisherOptions,
+  MessageTooLargeError,
+  memoryPublisher,
+  type OutgoingMessage,
+  type Publisher,
+  PublisherClosedError,
+  PublishFailedError,
+} from './core/publisher.js';
 export type { OverflowPolicy, Source } from './core/pull.js';
 export {
   type AnyStep,
@@ -81,6 +95,76 @@ export {
   INSTRUMENTATION_VERSION,
   type TelemetryOptions,
 } from './observability/telemetry.js';
+
+// Resilience operators
+export { type BackoffOptions, type BackoffStrategy, backoff } from './operators/backoff.js';
+export {
+  type Bulkhead,
+  type BulkheadEvent,
+  type BulkheadOptions,
+  BulkheadRejectedError,
+  type BulkheadTicket,
+  bulkhead,
+  createBulkhead,
+  isBulkheadRejectedError,
+} from './operators/bulkhead.js';
+export {
+  type BreakDurationContext,
+  type BreakerStrategy,
+  type BreakerWindowSnapshot,
+  BrokenCircuitError,
+  type CircuitBreaker,
+  type CircuitBreakerOptions,
+  type CircuitBreakerSnapshot,
+  type CircuitBreakerTransition,
+  type CircuitIsolation,
+  type CircuitPermit,
+  type CircuitState,
+  circuitBreaker,
+  createCircuitBreaker,
+  IsolatedCircuitError,
+  isBrokenCircuitError,
+  isIsolatedCircuitError,
+} from './operators/circuit-breaker.js';
+export {
+  type FallbackEvent,
+  type FallbackOptions,
+  type FallbackValue,
+  fallback,
+} from './operators/fallback.js';
+export { type HedgeEvent, type HedgeOptions, hedge } from './operators/hedge.js';
+export { type ErrorClass, type ErrorFilter, policy } from './operators/policy.js';
+export {
+  createRateLimiter,
+  isRateLimitedError,
+  type RateLimitEvent,
+  RateLimitedError,
+  type RateLimiter,
+  type RateLimiterOptions,
+  type RateLimitReservation,
+  rateLimit,
+} from './operators/rate-limit.js';
+export {
+  createRetryBudget,
+  isPermanentError,
+  PermanentError,
+  type RetryBudget,
+  type RetryBudgetOptions,
+  type RetryDelayContext,
+  type RetryEvent,
+  type RetryGiveUpReason,
+  type RetryOptions,
+  retry,
+  retryAfterMs,
+} from './operators/retry.js';
+export {
+  isTimeoutError,
+  TimeoutError,
+  type TimeoutEvent,
+  type TimeoutKind,
+  type TimeoutOptions,
+  timeout,
+} from './operators/timeout.js';
 
 // Background worker
 export {

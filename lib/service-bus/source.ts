@@ -1,0 +1,448 @@
+import type { ServiceBusReceivedMessage, ServiceBusReceiver } from '@azure/service-bus';
+import type { Context } from '@opentelemetry/api';
+import type { Logger } from 'pino';
+import { describeError, messageOf } from '../core/errors.js';
+import { LogEvents, logEvent } from '../observability/log-events.js';
+import { silentLogger } from '../observability/logger.js';
+import type { TelemetryOptions } from '../observability/telemetry.js';
+import {
+  optionalInt,
+  requireEntity,
+  resolveClient,
+  type ServiceBusConnectionOptions,
+} from './connection.js';
+import { extractTraceContext } from './extract-trace-context.js';
+import {
+  type DeadLetterDetails,
+  type SettleAction,
+  type Settleable,
+  type SettleOutcome,
+  type SettlePolicy,
+  settleBy,
+} from './settle-by.js';
+
+/** Options of {@link serviceBusSource}. */
+export interface ServiceBusSourceOptions<T>
+  extends ServiceBusConnectionOptions,
+    TelemetryOptions,
+    SettlePolicy {
+  /** The queue to receive from (`<topic>/Subscriptions/<name>` for a subscription). */
+  queue: string;
+  /**
+   * Most messages held at once: handed to consumers and not yet settled, plus received and
+   * waiting to be handed out. The source asks the broker for more only below this.
+   * @default 16
+   */
+  maxConcurrent?: number;
+  /** Most messages asked for in one receive call (capped by free capacity). @default maxConcurrent */
+  prefetch?: number;
+  /** How long one receive call waits for the first message before asking again. @default 1000 */
+  maxWaitTimeInMs?: number;
+  /**
+   * The SDK renews the lock of every received message until it is settled or this much time has
+   * passed; 0 turns auto-renewal off (use {@link ReceivedItem.renewLock}).
+   * @default 300_000 (the SDK's default, 5 minutes)
+   */
+  maxAutoLockRenewalDurationInMs?: number;
+  /** How long `close()` waits for handed-out items to be settled before closing anyway. @default 30_000 */
+  closeTimeoutMs?: number;
+  /**
+   * Turns a message into the item body. A throw dead-letters the message (`DecodeFailed`).
+   * @default the SDK's decoded body (JSON bodies arrive as objects)
+   */
+  decode?: (message: ServiceBusReceivedMessage) => T;
+  /** Aborting it closes the source. @default undefined */
+  signal?: AbortSignal;
+  /** Logger for the catalog events. @default a silent logger */
+  logger?: Logger;
+}
+
+/**
+ * One received, locked message. Settle it exactly once: the settle helpers are idempotent (the
+ * first call decides; later calls of any kind return the same promise).
+ * @typeParam T - body type
+ */
+export interface ReceivedItem<T> extends Settleable {
+  /** The decoded body. */
+  readonly body: T;
+  /** The SDK's message (all broker properties). */
+  readonly message: ServiceBusReceivedMessage;
+  /** The message id. */
+  readonly messageId: string;
+  /** Deliveries before this one (0 on the first delivery, +1 after each abandon or lost lock). */
+  readonly deliveryCount: number;
+  /**
+   * The producer's trace context from `Diagnostic-Id`, for a span link (or parent); `ROOT_CONTEXT`
+   * when the message carries none.
+   */
+  readonly traceContext: Context;
+  /** What was done with the message, once a settle call succeeded. */
+  readonly settled: SettleAction | undefined;
+  /** Removes the message from the queue. Call only after the work committed. */
+  complete(): Promise<void>;
+  /** Returns the message to the queue (deliveryCount + 1). `reason` is only logged. */
+  abandon(reason?: unknown): Promise<void>;
+  /** Moves the message to `<queue>/$DeadLetterQueue` with the reason and description. */
+  deadLetter(details: DeadLetterDetails): Promise<void>;
+  /** Renews the lock now. @returns the new lock expiry */
+  renewLock(): Promise<Date>;
+  /** {@link settleBy} with the source's policy (`isPermanent`, `maxDeliveryCount`). */
+  settleBy(outcome: SettleOutcome): Promise<SettleAction>;
+}
+
+/**
+ * A pull-based Service Bus receiver: iterate it with `for await`. Breaking out of the loop (or
+ * `close()`) stops receiving.
+ * @typeParam T - body type
+ */
+export interface ServiceBusSource<T> extends AsyncIterable<ReceivedItem<T>> {
+  /** The queue received from. */
+  readonly queue: string;
+  /** Items handed out and not yet settled. */
+  readonly inFlight: number;
+  /** Items received and waiting to be handed out. */
+  readonly buffered: number;
+  /**
+   * Stops receiving, abandons items not yet handed out, waits (up to `closeTimeoutMs`) for
+   * handed-out items to be settled, then closes the receiver (and the client if owned).
+   * Settle in-flight items before awaiting `close()` from the same task.
+   * @returns a promise that resolves when everything is closed
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Receives messages from a Service Bus queue in peekLock mode as an AsyncIterable of
+ * {@link ReceivedItem}s, pulled by demand: the source calls `receiveMessages(n)` only when a
+ * consumer asks for the next item and fewer than `maxConcurrent` messages are held, so nothing
+ * is buffered without bound. Locks are renewed by the SDK while work runs
+ * (`maxAutoLockRenewalDurationInMs`), or by hand with `renewLock()`.
+ *
+ * Poison messages never block the queue: a message that already had `maxDeliveryCount`
+ * deliveries, or whose `decode` throws, is dead-lettered before it is handed out, and
+ * `item.settleBy(outcome)` dead-letters permanent failures and the last allowed attempt.
+ * On `close()` nothing is lost: items not yet handed out are abandoned, and items still held
+ * after the timeout return to the queue when the receiver closes (or their lock expires).
+ *
+ * @param options - connection, queue, concurrency, lock renewal and settle policy
+ * @returns the source
+ *
+ * @example
+ * ```ts
+ * import { trace } from '@opentelemetry/api';
+ * import { serviceBusSource } from '@hartonomous/pipelines/service-bus';
+ *
+ * const source = serviceBusSource<{ atomId: number }>({
+ *   connectionString: process.env.SERVICEBUS_CONNECTION_STRING,
+ *   queue: 'atoms',
+ *   maxDeliveryCount: 5,
+ * });
+ * for await (const item of source) {
+ *   const producer = trace.getSpanContext(item.traceContext);
+ *   try {
+ *     await index(item.body);
+ *     await item.settleBy({ ok: true });
+ *   } catch (error) {
+ *     await item.settleBy({ ok: false, error });
+ *   }
+ * }
+ * ```
+ * @see {@link settleBy}
+ */
+export function serviceBusSource<T = unknown>(
+  options: ServiceBusSourceOptions<T>,
+): ServiceBusSource<T> {
+  const who = 'serviceBusSource';
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`${who}: options are required`);
+  }
+  const queue = requireEntity(options.queue, 'queue', who);
+  optionalInt(options.maxConcurrent, 'maxConcurrent', who, 1, 2047);
+  optionalInt(options.prefetch, 'prefetch', who, 1, 2047);
+  optionalInt(options.maxWaitTimeInMs, 'maxWaitTimeInMs', who, 1);
+  optionalInt(options.maxAutoLockRenewalDurationInMs, 'maxAutoLockRenewalDurationInMs', who, 0);
+  optionalInt(options.closeTimeoutMs, 'closeTimeoutMs', who, 0);
+  optionalInt(options.maxDeliveryCount, 'maxDeliveryCount', who, 1);
+  if (options.decode !== undefined && typeof options.decode !== 'function') {
+    throw new TypeError(`${who}: decode must be a function`);
+  }
+  if (options.isPermanent !== undefined && typeof options.isPermanent !== 'function') {
+    throw new TypeError(`${who}: isPermanent must be a function`);
+  }
+  const maxConcurrent = options.maxConcurrent ?? 16;
+  const prefetch = Math.min(options.prefetch ?? maxConcurrent, maxConcurrent);
+  const maxWaitTimeInMs = options.maxWaitTimeInMs ?? 1000;
+  const closeTimeoutMs = options.closeTimeoutMs ?? 30_000;
+  const maxDeliveryCount = options.maxDeliveryCount ?? 10;
+  const policy: SettlePolicy = { maxDeliveryCount, isPermanent: options.isPermanent };
+  const decode = options.decode ?? ((m: ServiceBusReceivedMessage) => m.body as T);
+  const logger = options.logger ?? silentLogger();
+  const signal = options.signal;
+
+  const { client, owned } = resolveClient(options, who);
+  const receiver: ServiceBusReceiver = client.createReceiver(queue, {
+    receiveMode: 'peekLock',
+    maxAutoLockRenewalDurationInMs: options.maxAutoLockRenewalDurationInMs ?? 300_000,
+  });
+
+  const buffer: Array<ReceivedItem<T>> = [];
+  /** Items handed to a consumer and not yet settled (they count against maxConcurrent). */
+  const handedOut = new WeakSet<ReceivedItem<T>>();
+  const settling = new Set<Promise<unknown>>();
+  let inFlight = 0;
+  let stopped = false;
+  let fetching: Promise<void> | undefined;
+  let fetchAbort: AbortController | undefined;
+  let waiters: Array<() => void> = [];
+  let closing: Promise<void> | undefined;
+
+  // rhea 3.0.5 (under @azure/service-bus 7.9.5) merges dispositions issued in the same tick for
+  // consecutive deliveries into one frame with the FIRST outcome: complete(A) + abandon(B) in one
+  // tick completes B too. Issuing each settle call at least one macrotask after the previous one
+  // lets rhea flush each disposition on its own.
+  let gate: Promise<void> = Promise.resolve();
+  function disposition<R>(op: () => Promise<R>): Promise<R> {
+    const turn = gate.then(() => new Promise<void>((resolve) => setImmediate(resolve)));
+    gate = turn;
+    return turn.then(op);
+  }
+
+  const notify = (): void => {
+    const w = waiters;
+    waiters = [];
+    for (const f of w) f();
+  };
+  const changed = (): Promise<void> => new Promise((resolve) => waiters.push(resolve));
+
+  function track<P extends Promise<unknown>>(p: P): P {
+    settling.add(p);
+    const done = (): void => {
+      settling.delete(p);
+    };
+    p.then(done, done);
+    return p;
+  }
+
+  function makeItem(message: ServiceBusReceivedMessage, body: T): ReceivedItem<T> {
+    let settlement: Promise<void> | undefined;
+    let action: SettleAction | undefined;
+    const settleOnce = (kind: SettleAction, op: () => Promise<void>): Promise<void> => {
+      if (settlement) return settlement;
+      settlement = track(
+        (async () => {
+          try {
+            await op();
+            action = kind;
+          } finally {
+            if (handedOut.delete(item)) {
+              inFlight--;
+              notify();
+              if (stopped && inFlight === 0) void close();
+            }
+          }
+        })(),
+      );
+      return settlement;
+    };
+    const item: ReceivedItem<T> = {
+      body,
+      message,
+      messageId: String(message.messageId ?? ''),
+      deliveryCount: message.deliveryCount ?? 0,
+      traceContext: extractTraceContext(message.applicationProperties),
+      get settled() {
+        return action;
+      },
+      complete: () =>
+        settleOnce('completed', () => disposition(() => receiver.completeMessage(message))),
+      abandon: (reason?: unknown) =>
+        settleOnce('abandoned', async () => {
+          await disposition(() => receiver.abandonMessage(message));
+          logEvent(logger, LogEvents.serviceBusAbandoned, () => ({
+            queue,
+            messageId: message.messageId,
+            deliveryCount: message.deliveryCount,
+            ...(reason === undefined ? {} : { reason: describeError(reason) }),
+          }));
+        }),
+      deadLetter: (details: DeadLetterDetails) => {
+        if (typeof details?.reason !== 'string') {
+          return Promise.reject(new TypeError('deadLetter: details.reason must be a string'));
+        }
+        return settleOnce('deadLettered', () => deadLetter(message, details));
+      },
+      renewLock: () => receiver.renewMessageLock(message),
+      settleBy: (outcome: SettleOutcome) => settleBy(item, outcome, policy),
+    };
+    return item;
+  }
+
+  async function deadLetter(
+    message: ServiceBusReceivedMessage,
+    details: DeadLetterDetails,
+  ): Promise<void> {
+    await disposition(() =>
+      receiver.deadLetterMessage(message, {
+        deadLetterReason: details.reason,
+        deadLetterErrorDescription: details.description ?? '',
+      }),
+    );
+    logEvent(logger, LogEvents.serviceBusDeadLettered, () => ({
+      queue,
+      messageId: message.messageId,
+      deliveryCount: message.deliveryCount,
+      reason: details.reason,
+      description: details.description,
+    }));
+  }
+
+  /** A received message enters the buffer, or is settled at once when it must not be handed out. */
+  function admit(message: ServiceBusReceivedMessage): void {
+    if (stopped) {
+      track(disposition(() => receiver.abandonMessage(message))).catch(() => {});
+      return;
+    }
+    const count = message.deliveryCount ?? 0;
+    if (count >= maxDeliveryCount) {
+      track(
+        deadLetter(message, {
+          reason: 'MaxDeliveryCountExceeded',
+          description: `delivered ${count} times before (maxDeliveryCount ${maxDeliveryCount})`,
+        }),
+      ).catch((e: unknown) => logSettleFailure(message, e));
+      return;
+    }
+    let body: T;
+    try {
+      body = decode(message);
+    } catch (e) {
+      track(deadLetter(message, { reason: 'DecodeFailed', description: messageOf(e) })).catch(
+        (err: unknown) => logSettleFailure(message, err),
+      );
+      return;
+    }
+    buffer.push(makeItem(message, body));
+  }
+
+  function logSettleFailure(message: ServiceBusReceivedMessage, e: unknown): void {
+    logEvent(logger, LogEvents.streamItemFailed, () => ({
+      queue,
+      messageId: message.messageId,
+      error: describeError(e),
+    }));
+  }
+
+  /** Makes progress for a waiting consumer: receives, or waits for capacity or a stop. */
+  function fill(): Promise<void> {
+    if (fetching) return fetching;
+    const free = maxConcurrent - inFlight - buffer.length;
+    if (free <= 0) return changed();
+    const controller = new AbortController();
+    fetchAbort = controller;
+    fetching = (async () => {
+      try {
+        const messages = await receiver.receiveMessages(Math.min(prefetch, free), {
+          maxWaitTimeInMs,
+          abortSignal: controller.signal,
+        });
+        if (messages.length > 0) {
+          logEvent(logger, LogEvents.serviceBusReceived, { queue, messages: messages.length });
+        }
+        for (const m of messages) admit(m);
+      } catch (e) {
+        if (!stopped) throw e;
+      } finally {
+        fetchAbort = undefined;
+        fetching = undefined;
+        notify();
+      }
+    })();
+    return fetching;
+  }
+
+  /** Stops receiving and abandons what was received but not handed out. */
+  function stop(): void {
+    if (stopped) return;
+    stopped = true;
+    fetchAbort?.abort();
+    for (const item of buffer.splice(0)) item.abandon('source closed').catch(() => {});
+    notify();
+    queueMicrotask(() => {
+      if (inFlight === 0) void close();
+    });
+  }
+
+  async function drainInFlight(): Promise<void> {
+    const deadline = Date.now() + closeTimeoutMs;
+    while (inFlight > 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        logEvent(logger, LogEvents.workerDrainTimedOut, { queue, inFlight });
+        return;
+      }
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        changed(),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, left);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+  }
+
+  function close(): Promise<void> {
+    closing ??= (async () => {
+      signal?.removeEventListener('abort', onAbort);
+      stop();
+      await drainInFlight();
+      await fetching?.catch(() => {});
+      await Promise.allSettled([...settling]);
+      try {
+        await receiver.close();
+      } finally {
+        if (owned) await client.close();
+      }
+    })();
+    return closing;
+  }
+
+  const onAbort = (): void => {
+    void close();
+  };
+  if (signal?.aborted) stop();
+  else signal?.addEventListener('abort', onAbort, { once: true });
+
+  async function next(): Promise<IteratorResult<ReceivedItem<T>>> {
+    for (;;) {
+      const item = buffer.shift();
+      if (item) {
+        handedOut.add(item);
+        inFlight++;
+        return { value: item, done: false };
+      }
+      if (stopped) return { value: undefined, done: true };
+      await fill();
+    }
+  }
+
+  return {
+    queue,
+    get inFlight() {
+      return inFlight;
+    },
+    get buffered() {
+      return buffer.length;
+    },
+    close,
+    [Symbol.asyncIterator](): AsyncIterator<ReceivedItem<T>> {
+      return {
+        next,
+        async return() {
+          stop();
+          return { value: undefined, done: true };
+        },
+      };
+    },
+  };
+}
