@@ -1,0 +1,46 @@
+/**
+ * `@hartonomous/pipelines/postgres`: opening the library's database, a PostgreSQL server
+ * (MikroORM's `@mikro-orm/postgresql` driver) or an embedded PGlite with pgvector, with the same
+ * schema and SQL, and its versioned migrations.
+ *
+ * @example
+ * ```ts
+ * import { openDatabase } from '@hartonomous/pipelines/postgres';
+ *
+ * const db = await openDatabase(); // DATABASE_URL, else PGlite in .data/pglite
+ * console.log(db.backend, db.schemaVersion);
+ * await db.close();
+ * ```
+ *
+ * @module
+ */
+
+export { ContentHashType, EmbeddingType } from './column-types.js';
+export {
+  type CreateVectorIndexOptions,
+  createVectorIndex,
+} from './create-vector-index.js';
+export type { Database, VectorStorage } from './database.js';
+export {
+  type DatabaseBackend,
+  type DatabaseSetting,
+  DatabaseSettingsMismatchError,
+  DatabaseUnavailableError,
+  isDatabaseSettingsMismatchError,
+  isDatabaseUnavailableError,
+  isSchemaOutdatedError,
+  isSchemaTooNewError,
+  isVectorExtensionUnavailableError,
+  SchemaOutdatedError,
+  SchemaTooNewError,
+  VectorExtensionUnavailableError,
+} from './errors.js';
+export {
+  type AppliedMigration,
+  type MigrateOptions,
+  type MigrateResult,
+  migrate,
+} from './migrate.js';
+export { type Migration, type MigrationContext, migrations } from './migrations/index.js';
+export { type OpenDatabaseOptions, openDatabase } from './open-database.js';
+export { SchemaMigration, type SchemaMigrationEntity } from './schema-migration.js';

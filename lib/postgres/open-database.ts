@@ -1,0 +1,343 @@
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { AnyEntity, EntitySchema } from '@mikro-orm/core';
+import type { Knex, MikroORM } from '@mikro-orm/postgresql';
+import type { Logger } from 'pino';
+import { atomEntities } from '../atoms/schema.js';
+import { LogEvents, logEvent } from '../observability/log-events.js';
+import { silentLogger } from '../observability/logger.js';
+import { bindVectorStorage } from './column-types.js';
+import {
+  type Database,
+  type DatabaseSettings,
+  type DatabaseState,
+  quoteIdent,
+  registerState,
+  type VectorStorage,
+} from './database.js';
+import { DatabaseUnavailableError, SchemaOutdatedError, toDatabaseError } from './errors.js';
+import { inspectSchema, migrate } from './migrate.js';
+import {
+  migrations as builtinMigrations,
+  checkMigrations,
+  type Migration,
+} from './migrations/index.js';
+import { SchemaMigration } from './schema-migration.js';
+
+/**
+ * Options of {@link openDatabase}.
+ *
+ * Which database is opened: `url` given: that PostgreSQL server; else `dataDir` given: an
+ * embedded PGlite there; else environment `DATABASE_URL` set: that server; else an embedded
+ * PGlite in `.data/pglite` under the working directory.
+ *
+ * @example
+ * ```ts
+ * import type { OpenDatabaseOptions } from '@hartonomous/pipelines/postgres';
+ *
+ * const server: OpenDatabaseOptions = { url: 'postgres://app@db:5432/app', poolSize: 20 };
+ * const embedded: OpenDatabaseOptions = { dataDir: './state/pglite' };
+ * const inMemory: OpenDatabaseOptions = { dataDir: 'memory://' };
+ * ```
+ */
+export interface OpenDatabaseOptions {
+  /** PostgreSQL connection URL. @default process.env.DATABASE_URL when `dataDir` is not given */
+  url?: string;
+  /** PGlite data folder, or `'memory://'` for a throw-away in-memory database. @default '.data/pglite' under `process.cwd()` */
+  dataDir?: string;
+  /** Schema (namespace) holding the tables; created if missing. @default 'public' */
+  schema?: string;
+  /** Apply missing migrations while opening (see {@link migrate}). @default true */
+  migrate?: boolean;
+  /**
+   * Embedding dimensions. Fixed when the database is first migrated; opening an existing
+   * database with a different value fails with {@link DatabaseSettingsMismatchError}.
+   * @default the stored value, or 384 for a new database
+   */
+  dimensions?: number;
+  /**
+   * Embedding storage for a new database: pgvector where available (`'auto'`), pgvector or fail
+   * (`'pgvector'`), or float32 `bytea` (`'bytea'`).
+   * @default 'auto'
+   */
+  vector?: 'auto' | VectorStorage;
+  /** Maximum connections in the server pool (PGlite always uses one). @default 10 */
+  poolSize?: number;
+  /** More MikroORM entities to register (for tables added by your own migrations). @default [] */
+  entities?: readonly EntitySchema<AnyEntity>[];
+  /** The migrations to apply: the library's, optionally followed by your own. @default migrations */
+  migrations?: readonly Migration[];
+  /** Logger for open/migrate/close events. @default a silent logger */
+  logger?: Logger;
+  /** Log every SQL statement MikroORM runs (via MikroORM's debug logger). @default false */
+  debug?: boolean;
+  /** Cancels opening. @default none */
+  signal?: AbortSignal;
+}
+
+/** The PGlite folder used when no URL or data folder is given. @internal */
+export const DEFAULT_DATA_DIR = '.data/pglite';
+
+/**
+ * Opens the library's database: a PostgreSQL server (through MikroORM's
+ * `@mikro-orm/postgresql` driver) when a URL is given or `DATABASE_URL` is set, otherwise an
+ * embedded PGlite with pgvector. Both get the same schema and the same SQL. Applies missing
+ * migrations unless `migrate: false`; fails with {@link SchemaTooNewError} if the database is
+ * newer than this library, and with {@link DatabaseUnavailableError} if it cannot be reached.
+ *
+ * @param options - a connection URL, or {@link OpenDatabaseOptions}
+ * @returns an open {@link Database}; close it when done
+ *
+ * @example
+ * ```ts
+ * import { openDatabase } from '@hartonomous/pipelines/postgres';
+ *
+ * const db = await openDatabase(process.env.DATABASE_URL ?? { dataDir: 'memory://' });
+ * try {
+ *   console.log(db.backend, db.schemaVersion, db.vectorStorage);
+ * } finally {
+ *   await db.close();
+ * }
+ * ```
+ * @see {@link migrate}
+ */
+export async function openDatabase(options: string | OpenDatabaseOptions = {}): Promise<Database> {
+  const opts: OpenDatabaseOptions = typeof options === 'string' ? { url: options } : options;
+  const schema = opts.schema ?? 'public';
+  const poolSize = opts.poolSize ?? 10;
+  const vector = opts.vector ?? 'auto';
+  const migrationList = opts.migrations ?? builtinMigrations;
+  validate(opts, schema, poolSize, vector);
+  checkMigrations(migrationList);
+  opts.signal?.throwIfAborted();
+  const logger = opts.logger ?? silentLogger();
+
+  const url = opts.url ?? (opts.dataDir === undefined ? process.env.DATABASE_URL : undefined);
+  const backend = url ? 'postgres' : 'pglite';
+  const entities = [...atomEntities, SchemaMigration, ...(opts.entities ?? [])];
+  const { MikroORM: ORM } = await import('@mikro-orm/postgresql');
+  const baseConfig = {
+    entities,
+    schema,
+    debug: opts.debug ?? false,
+    connect: false,
+    ensureDatabase: false,
+    allowGlobalContext: false,
+    discovery: { disableDynamicFileAccess: true, warnWhenNoEntities: false },
+    logger: (message: string) => logger.debug({ mikroOrm: true }, message),
+  };
+
+  let orm: MikroORM;
+  let knex: Knex;
+  let closeEmbedded: (() => Promise<void>) | undefined;
+  let location: string;
+  if (url) {
+    location = redactUrl(url);
+    orm = await ORM.init({
+      ...baseConfig,
+      clientUrl: url,
+      pool: { min: 0, max: poolSize },
+      driverOptions: { log: knexLog(logger) },
+    });
+    knex = orm.em.getConnection().getKnex();
+  } else {
+    const dataDir = opts.dataDir ?? resolve(process.cwd(), DEFAULT_DATA_DIR);
+    location = dataDir;
+    const embedded = await openPglite(dataDir, logger);
+    knex = embedded.knex;
+    closeEmbedded = embedded.close;
+    try {
+      orm = await ORM.init({ ...baseConfig, dbName: 'postgres', driverOptions: knex });
+    } catch (e) {
+      await embedded.close();
+      throw e;
+    }
+  }
+
+  const state: DatabaseState = {
+    backend,
+    schema,
+    qschema: quoteIdent(schema),
+    knex,
+    logger,
+    migrations: migrationList,
+    requested: { dimensions: opts.dimensions, vector },
+    version: 0,
+    closed: false,
+  };
+  const known = migrationList.at(-1)?.id ?? 0;
+  let closing: Promise<void> | undefined;
+  const db: Database = {
+    backend,
+    schema,
+    orm,
+    get schemaVersion() {
+      return state.version;
+    },
+    knownVersion: known,
+    get embeddingDimensions() {
+      return readySettings().embeddingDimensions;
+    },
+    get vectorStorage() {
+      return readySettings().vectorStorage;
+    },
+    get closed() {
+      return state.closed;
+    },
+    close() {
+      closing ??= (async () => {
+        state.closed = true;
+        try {
+          await orm.close(true);
+        } finally {
+          await closeEmbedded?.();
+          logEvent(logger, LogEvents.databaseClosed, { backend, schema });
+        }
+      })();
+      return closing;
+    },
+  };
+  function readySettings(): DatabaseSettings {
+    if (!state.settings) throw new SchemaOutdatedError(state.version, known, schema);
+    return state.settings;
+  }
+  registerState(db, state);
+  bindVectorStorage(orm.em.getPlatform(), () => state.settings?.vectorStorage);
+
+  try {
+    if (opts.migrate ?? true) await migrate(db, { signal: opts.signal });
+    else await inspectSchema(state, opts.signal);
+  } catch (e) {
+    await db.close().catch(() => undefined);
+    throw toDatabaseError(backend, e);
+  }
+  logEvent(logger, LogEvents.databaseOpened, {
+    backend,
+    location,
+    schema,
+    schemaVersion: state.version,
+    vectorStorage: state.settings?.vectorStorage,
+  });
+  return db;
+}
+
+function validate(
+  opts: OpenDatabaseOptions,
+  schema: string,
+  poolSize: number,
+  vector: string,
+): void {
+  if (opts.url !== undefined && (typeof opts.url !== 'string' || opts.url.length === 0)) {
+    throw new TypeError('openDatabase: url must be a non-empty string');
+  }
+  if (opts.dataDir !== undefined && (typeof opts.dataDir !== 'string' || opts.dataDir === '')) {
+    throw new TypeError('openDatabase: dataDir must be a non-empty string');
+  }
+  if (opts.url !== undefined && opts.dataDir !== undefined) {
+    throw new TypeError('openDatabase: give url (a server) or dataDir (PGlite), not both');
+  }
+  if (typeof schema !== 'string' || !/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(schema)) {
+    throw new TypeError(
+      `openDatabase: schema must be a plain SQL identifier, got ${String(schema)}`,
+    );
+  }
+  if (!Number.isInteger(poolSize) || poolSize < 1) {
+    throw new TypeError(`openDatabase: poolSize must be a positive integer, got ${poolSize}`);
+  }
+  const dims = opts.dimensions;
+  if (dims !== undefined && (!Number.isInteger(dims) || dims < 1 || dims > 16_000)) {
+    throw new TypeError(`openDatabase: dimensions must be an integer in 1..16000, got ${dims}`);
+  }
+  if (vector !== 'auto' && vector !== 'pgvector' && vector !== 'bytea') {
+    throw new TypeError(
+      `openDatabase: vector must be 'auto', 'pgvector' or 'bytea', got ${vector}`,
+    );
+  }
+}
+
+/** An embedded PGlite (with pgvector) behind a one-connection knex pool. */
+async function openPglite(
+  dataDir: string,
+  logger: Logger,
+): Promise<{ knex: Knex; close: () => Promise<void> }> {
+  const [{ PGlite }, { vector }, { createPgConfig }, { knex: createKnex, PostgreSqlKnexDialect }] =
+    await Promise.all([
+      import('@electric-sql/pglite'),
+      import('@electric-sql/pglite-pgvector'),
+      import('@electric-sql/pglite/node-postgres'),
+      import('@mikro-orm/postgresql'),
+    ]);
+  if (!dataDir.includes('://')) await mkdir(dataDir, { recursive: true });
+  let pglite: InstanceType<typeof PGlite>;
+  try {
+    pglite = await PGlite.create(dataDir, { extensions: { vector } });
+  } catch (e) {
+    throw new DatabaseUnavailableError('pglite', e);
+  }
+  const knex = createKnex({
+    client: PostgreSqlKnexDialect as unknown as typeof Knex.Client,
+    log: knexLog(logger),
+    pool: {
+      min: 1,
+      max: 1,
+      idleTimeoutMillis: 2 ** 31 - 1,
+      // PGlite is ONE backend session shared by every adapter connection: if the pool ever
+      // replaces its connection, clear session state the new client does not know about.
+      afterCreate: (
+        conn: { query(sql: string): Promise<unknown> },
+        done: (e?: unknown) => void,
+      ) => {
+        conn
+          .query('ROLLBACK')
+          .then(() => conn.query('DEALLOCATE ALL'))
+          .then(
+            () => done(),
+            (e: unknown) => done(e),
+          );
+      },
+    },
+    connection: () => {
+      const config = createPgConfig(pglite);
+      return {
+        user: config.user,
+        password: config.password,
+        host: config.host,
+        port: config.port,
+        database: config.database,
+        connection: config.connection,
+      } as Knex.PgConnectionConfig;
+    },
+  });
+  return {
+    knex,
+    close: async () => {
+      try {
+        await knex.destroy();
+      } finally {
+        if (!pglite.closed) await pglite.close();
+      }
+    },
+  };
+}
+
+/** knex's own warnings (e.g. a dropped connection) go to the logger, not the console. */
+function knexLog(logger: Logger): Knex.Logger {
+  return {
+    warn: (message: unknown) => logger.warn({ knex: true }, String(message)),
+    error: (message: unknown) => logger.error({ knex: true }, String(message)),
+    deprecate: (method: string, alternative: string) =>
+      logger.debug({ knex: true }, `${method} is deprecated, use ${alternative}`),
+    debug: (message: unknown) => logger.debug({ knex: true }, String(message)),
+  };
+}
+
+/** The URL without its password, for logs. @internal */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable url)';
+  }
+}
