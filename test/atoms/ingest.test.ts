@@ -5,7 +5,6 @@ import type { Embedder } from '../../lib/atoms/embedder.js';
 import {
   isContentTooLargeError,
   isEmptyContentError,
-  isInvalidEmbeddingError,
   isInvalidUtf8Error,
 } from '../../lib/atoms/errors.js';
 import { ingest, ingestionPipeline } from '../../lib/atoms/ingest.js';
@@ -177,7 +176,10 @@ serverTest(
         const inner = localEmbedder(db.embeddingDimensions);
         return {
           ...inner,
-          embed: async (batch, signal) => (embedded.push(...batch), inner.embed(batch, signal)),
+          embed: async (batch, signal) => {
+            embedded.push(...batch);
+            return inner.embed(batch, signal);
+          },
         };
       };
       const [ra, rb] = await Promise.all([
