@@ -75,7 +75,8 @@ export async function interleave(
     }
     if (r >= options.warmup) {
       const base = round[0] as number;
-      contenders.forEach((c, i) => out.get(c.name)?.ratios.push((round[i] as number) / base));
+      for (const [i, c] of contenders.entries())
+        out.get(c.name)?.ratios.push((round[i] as number) / base);
     }
     options.log?.(
       `  round ${r + 1}/${options.warmup + options.rounds}${r < options.warmup ? ' (warm-up)' : ''}: ${round.map((v) => fmt(v)).join(' | ')}`,

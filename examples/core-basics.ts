@@ -4,8 +4,9 @@
  *
  * Run: npx tsx examples/core-basics.ts
  */
-import { from, lastValueFrom, toArray } from 'rxjs';
+
 import { batchStep, itemFailure, pipeline, step } from '@hartonomous/pipelines';
+import { from, lastValueFrom, toArray } from 'rxjs';
 
 const parse = step('parse', (line: string) => {
   const n = Number(line);

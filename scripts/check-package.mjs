@@ -31,14 +31,20 @@ const run = spawnSync(
   { encoding: 'utf8' },
 );
 const resolved = readFileSync(log, 'utf8').split('\n').filter(Boolean);
-const forbidden = resolved.filter((u) => /@mikro-orm|@azure|pglite|\/knex\/|\/pg\/|node_modules\/pg-/.test(u));
+const forbidden = resolved.filter((u) =>
+  /@mikro-orm|@azure|pglite|\/knex\/|\/pg\/|node_modules\/pg-/.test(u),
+);
 const problems = [];
 if (run.status !== 0) problems.push(`import failed with status ${run.status}: ${run.stderr}`);
-if (run.stdout !== '' || run.stderr !== '') problems.push(`import printed output: ${run.stdout}${run.stderr}`);
+if (run.stdout !== '' || run.stderr !== '')
+  problems.push(`import printed output: ${run.stdout}${run.stderr}`);
 if (forbidden.length > 0) problems.push(`core import loaded: ${forbidden.join(', ')}`);
-if (!resolved.some((u) => u.includes('/dist/index.js'))) problems.push('the built dist/index.js was not loaded');
+if (!resolved.some((u) => u.includes('/dist/index.js')))
+  problems.push('the built dist/index.js was not loaded');
 if (problems.length > 0) {
   console.error(problems.join('\n'));
   process.exit(1);
 }
-console.log(`core import ok: ${resolved.length} modules resolved, none of MikroORM, PGlite, pg or Azure`);
+console.log(
+  `core import ok: ${resolved.length} modules resolved, none of MikroORM, PGlite, pg or Azure`,
+);
