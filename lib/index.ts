@@ -95,7 +95,6 @@ export {
   INSTRUMENTATION_VERSION,
   type TelemetryOptions,
 } from './observability/telemetry.js';
-
 // Resilience operators
 export { type BackoffOptions, type BackoffStrategy, backoff } from './operators/backoff.js';
 export {
@@ -157,6 +156,55 @@ export {
   retry,
   retryAfterMs,
 } from './operators/retry.js';
+// Sagas
+export {
+  type AnySagaStep,
+  type Compensation,
+  type CompensationContext,
+  type Saga,
+  type SagaAction,
+  type SagaCodec,
+  type SagaCompensatedEvent,
+  type SagaCompensatingEvent,
+  type SagaCompensationFailedEvent,
+  type SagaCompletedEvent,
+  type SagaContext,
+  type SagaEvent,
+  type SagaFailedEvent,
+  type SagaOperatorOptions,
+  type SagaOptions,
+  type SagaRunOptions,
+  type SagaStep,
+  type SagaStepBase,
+  type SagaStepCompletedEvent,
+  saga,
+} from './operators/saga.js';
+export {
+  CompensationFailedError,
+  type FailedCompensation,
+  isCompensationFailedError,
+  isSagaConflictError,
+  isSagaFailedError,
+  isSagaInterruptedError,
+  SagaConflictError,
+  SagaFailedError,
+  SagaInterruptedError,
+} from './operators/saga-errors.js';
+export type {
+  SagaLog,
+  SagaSnapshot,
+  SagaSnapshotBase,
+  SagaStatus,
+  SagaStepSnapshot,
+  SagaStepStatus,
+  SerializedError,
+} from './operators/saga-log.js';
+export {
+  type ResumeOutcome,
+  type ResumeSagaOptions,
+  resumeSaga,
+  type SagaRegistry,
+} from './operators/saga-resume.js';
 export {
   isTimeoutError,
   TimeoutError,

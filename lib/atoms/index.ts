@@ -71,6 +71,7 @@ export {
   persistAtoms,
 } from './persist-atoms.js';
 export { releaseClaims } from './release-claims.js';
+export { releaseOwnerClaims } from './release-owner-claims.js';
 export {
   Atom,
   AtomClaim,

@@ -24,6 +24,7 @@ import {
   prepareStep,
 } from './ingest-steps.js';
 import { localEmbedder } from './local-embedder.js';
+import { releaseOwnerClaims } from './release-owner-claims.js';
 import { DEFAULT_MAX_CONTENT_BYTES } from './validate-content.js';
 
 /**
@@ -209,7 +210,10 @@ export interface IngestRunOptions extends IngestOptions {
  * and skips everything already stored. The one exception: when the database becomes
  * unreachable the run stops and rejects with `DatabaseUnavailableError` (every later item
  * would fail the same way); what was committed stays committed, atoms always with their
- * outbox rows.
+ * outbox rows. When a run ends (also by `signal`), the claims it still holds are released so
+ * a re-run stores those items. A cancelled run's report counts the items that finished; a
+ * batch already being written when the signal fired may still commit, and a re-run then
+ * counts it as duplicates.
  *
  * @param source - an Iterable, AsyncIterable or Observable of {@link AtomInput}
  * @param options - database, embedder, batching, progress
@@ -293,6 +297,8 @@ export async function ingest(
     );
   } finally {
     dispose();
+    // a cancelled or failed run leaves claims of items it will never finish: free them now
+    await releaseOwnerClaims(settings.db, settings.owner).catch(() => undefined);
   }
   if (fatal !== undefined) {
     logEvent(logger, LogEvents.ingestCompleted, () => ({ ...counts, err: fatal }));

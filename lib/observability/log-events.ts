@@ -142,6 +142,8 @@ export const LogEvents = {
   sagaCompensationFailed: event(1705, 'saga.compensation_failed', 'error', 'compensation failed'),
   /** `1706` `saga.resumed` (info): saga resumed after restart. */
   sagaResumed: event(1706, 'saga.resumed', 'info', 'saga resumed after restart'),
+  /** `1707` `saga.log_write_failed` (error): saga log write failed. */
+  sagaLogWriteFailed: event(1707, 'saga.log_write_failed', 'error', 'saga log write failed'),
   /** `1710` `inference.model_invoked` (debug): model invoked. */
   modelInvoked: event(1710, 'inference.model_invoked', 'debug', 'model invoked'),
   /** `1711` `inference.model_failed` (warn): model invocation failed. */

@@ -3,6 +3,7 @@ import {
   type Histogram,
   type Meter,
   metrics,
+  type ObservableGauge,
   type Tracer,
   trace,
   type UpDownCounter,
@@ -73,6 +74,16 @@ export interface Instruments {
   readonly rateLimitRejections: Counter;
   readonly hedgeAttempts: Counter;
   readonly fallbacks: Counter;
+  readonly modelDuration: Histogram;
+  readonly outboxPublished: Counter;
+  readonly outboxPublishFailures: Counter;
+  readonly outboxRowsDead: Counter;
+  readonly outboxLag: ObservableGauge;
+  readonly outboxPending: ObservableGauge;
+  readonly outboxDead: ObservableGauge;
+  readonly serviceBusSettled: Counter;
+  readonly workerInFlight: ObservableGauge;
+  readonly workerQueueDepth: ObservableGauge;
 }
 
 const cache = new WeakMap<Meter, Instruments>();
@@ -138,6 +149,38 @@ export function instruments(options?: TelemetryOptions): Instruments {
       }),
       fallbacks: meter.createCounter('rx.fallbacks', {
         description: 'Errors replaced by the fallback operator',
+      }),
+      outboxPublished: meter.createCounter('outbox.published', {
+        description: 'Outbox rows an outbox relay published and marked',
+      }),
+      outboxPublishFailures: meter.createCounter('outbox.publish.failures', {
+        description: 'Failed publishing attempts charged to outbox rows',
+      }),
+      outboxRowsDead: meter.createCounter('outbox.rows.dead', {
+        description: 'Outbox rows an outbox relay moved to the dead state',
+      }),
+      outboxLag: meter.createObservableGauge('outbox.lag', {
+        description: 'Age of the oldest unpublished (pending) outbox row; 0 when none',
+        unit: 'ms',
+      }),
+      outboxPending: meter.createObservableGauge('outbox.pending', {
+        description: 'Outbox rows not yet published and not dead',
+      }),
+      outboxDead: meter.createObservableGauge('outbox.dead', {
+        description: 'Outbox rows in the dead state (listDeadOutbox, replayDeadOutbox)',
+      }),
+      serviceBusSettled: meter.createCounter('servicebus.messages.settled', {
+        description: 'Service Bus messages settled by a worker, by action',
+      }),
+      workerInFlight: meter.createObservableGauge('worker.in_flight', {
+        description: 'Items a worker read and has not finished',
+      }),
+      workerQueueDepth: meter.createObservableGauge('worker.queue_depth', {
+        description: 'Items received by a worker source and waiting to be processed',
+      }),
+      modelDuration: meter.createHistogram('inference.model.duration', {
+        description: 'Duration of one model invocation of an ensemble (retries included)',
+        unit: 'ms',
       }),
     };
     cache.set(meter, found);

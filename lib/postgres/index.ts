@@ -15,6 +15,14 @@
  * @module
  */
 
+export {
+  loadSaga,
+  postgresSagaLog,
+  type ResumeSagasOptions,
+  resumeSagas,
+  SagaRecord,
+  type SagaRecordEntity,
+} from '../operators/saga-postgres.js';
 export { ContentHashType, EmbeddingType } from './column-types.js';
 export {
   type CreateVectorIndexOptions,

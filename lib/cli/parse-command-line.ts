@@ -1,0 +1,379 @@
+import { parseArgs } from 'node:util';
+import { UsageError } from './errors.js';
+
+/**
+ * The commands of the `hartonomous` command line.
+ * @internal
+ */
+export type CommandName = 'ingest' | 'search' | 'stats' | 'migrate';
+
+/** The commands, in the order the usage lists them. @internal */
+export const COMMANDS: readonly CommandName[] = ['ingest', 'search', 'stats', 'migrate'];
+
+/** How `ingest` cuts files into atoms. @internal */
+export type SplitMode = 'paragraph' | 'file' | 'line';
+
+/** Which embedder turns text into vectors. @internal */
+export type EmbedderKind = 'local' | 'openai';
+
+/**
+ * One option of the command line, described once for the parser and the usage text.
+ * @internal
+ */
+export interface OptionSpec {
+  readonly type: 'string' | 'boolean';
+  readonly short?: string;
+  /** Placeholder of the value in the usage, e.g. `<url>`. */
+  readonly value?: string;
+  readonly help: string;
+  /** Commands that accept it; `'top'` means only without a command (`--version`). */
+  readonly commands: readonly CommandName[] | 'all' | 'top';
+  readonly choices?: readonly string[];
+  /** Integer bounds, for numeric options. */
+  readonly integer?: { readonly min: number; readonly max: number };
+}
+
+const DB_COMMANDS: readonly CommandName[] = COMMANDS;
+const EMBED_COMMANDS: readonly CommandName[] = ['ingest', 'search'];
+
+/**
+ * Every option, keyed by its long name.
+ * @internal
+ */
+export const OPTION_SPECS = {
+  db: {
+    type: 'string',
+    value: '<url>',
+    help: 'PostgreSQL server URL (default: $DATABASE_URL, unless --data-dir is given)',
+    commands: DB_COMMANDS,
+  },
+  'data-dir': {
+    type: 'string',
+    value: '<dir>',
+    help: "embedded PGlite data folder, or 'memory://' (default: .data/pglite)",
+    commands: DB_COMMANDS,
+  },
+  schema: {
+    type: 'string',
+    value: '<name>',
+    help: 'PostgreSQL schema holding the tables (default: public)',
+    commands: DB_COMMANDS,
+  },
+  split: {
+    type: 'string',
+    value: '<mode>',
+    help: 'paragraph (blocks between blank lines), line, or file (default: paragraph)',
+    commands: ['ingest'],
+    choices: ['paragraph', 'line', 'file'],
+  },
+  embedder: {
+    type: 'string',
+    value: '<kind>',
+    help: 'local (built-in, no service) or openai (any OpenAI-compatible server) (default: local)',
+    commands: EMBED_COMMANDS,
+    choices: ['local', 'openai'],
+  },
+  'embed-url': {
+    type: 'string',
+    value: '<url>',
+    help: 'embeddings server base URL for --embedder openai (default: $OPENAI_BASE_URL, else OpenAI); key from $OPENAI_API_KEY',
+    commands: EMBED_COMMANDS,
+  },
+  'embed-model': {
+    type: 'string',
+    value: '<name>',
+    help: 'embedding model for --embedder openai (required with it)',
+    commands: EMBED_COMMANDS,
+  },
+  dimensions: {
+    type: 'string',
+    value: '<n>',
+    help: 'embedding dimensions; fixed when the database is created (default: the stored value, else 384)',
+    commands: ['ingest', 'search', 'migrate'],
+    integer: { min: 1, max: 16_000 },
+  },
+  'batch-size': {
+    type: 'string',
+    value: '<n>',
+    help: 'items per dedupe, embed and persist batch (default: 256)',
+    commands: ['ingest'],
+    integer: { min: 1, max: 100_000 },
+  },
+  quiet: {
+    type: 'boolean',
+    short: 'q',
+    help: 'no progress on stderr',
+    commands: ['ingest'],
+  },
+  k: {
+    type: 'string',
+    short: 'k',
+    value: '<n>',
+    help: 'how many atoms to show (default: 5)',
+    commands: ['search'],
+    integer: { min: 1, max: 10_000 },
+  },
+  json: {
+    type: 'boolean',
+    help: 'machine-readable JSON on stdout',
+    commands: DB_COMMANDS,
+  },
+  verbose: {
+    type: 'boolean',
+    help: 'show stack traces with errors',
+    commands: 'all',
+  },
+  help: {
+    type: 'boolean',
+    short: 'h',
+    help: 'show this help',
+    commands: 'all',
+  },
+  version: {
+    type: 'boolean',
+    short: 'V',
+    help: 'print the version',
+    commands: 'top',
+  },
+} as const satisfies Record<string, OptionSpec>;
+
+/** A long option name. @internal */
+export type OptionName = keyof typeof OPTION_SPECS;
+
+/**
+ * The options of a command line, converted and validated.
+ * @internal
+ */
+export interface CliOptions {
+  readonly db?: string;
+  readonly dataDir?: string;
+  readonly schema?: string;
+  readonly split: SplitMode;
+  readonly embedder: EmbedderKind;
+  readonly embedUrl?: string;
+  readonly embedModel?: string;
+  readonly dimensions?: number;
+  readonly batchSize?: number;
+  readonly quiet: boolean;
+  readonly k: number;
+  readonly json: boolean;
+  readonly verbose: boolean;
+}
+
+/**
+ * What a command line asks for.
+ * @internal
+ */
+export type ParsedCommandLine =
+  | { readonly kind: 'help'; readonly command?: CommandName }
+  | { readonly kind: 'version' }
+  | {
+      readonly kind: 'command';
+      readonly command: CommandName;
+      readonly positionals: readonly string[];
+      readonly options: CliOptions;
+    };
+
+/**
+ * Parses and validates a command line (`argv` without `node` and the script): the command,
+ * its positional arguments and options. Options may come before or after the command.
+ *
+ * @param argv - the arguments
+ * @returns help, version, or a command with its options
+ * @throws {@link UsageError} for an unknown command or option, an option the command does not
+ *   take, a missing or malformed value
+ * @internal
+ */
+export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
+  const specs: Record<string, OptionSpec> = OPTION_SPECS;
+  const parserOptions: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    parserOptions[name] = { type: spec.type, ...(spec.short ? { short: spec.short } : {}) };
+  }
+  const { tokens } = parseArgs({
+    args: [...argv],
+    options: parserOptions,
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
+
+  const positionals: string[] = [];
+  const values = new Map<string, string | true>();
+  const given: { name: string; rawName: string }[] = [];
+  let command: CommandName | 'help' | undefined;
+  for (const token of tokens) {
+    if (token.kind === 'positional') {
+      if (command === undefined) command = commandOf(token.value);
+      else positionals.push(token.value);
+    } else if (token.kind === 'option') {
+      given.push({ name: token.name, rawName: token.rawName });
+      const spec = specs[token.name];
+      if (!spec) continue; // reported below, once the command is known
+      if (spec.type === 'boolean') {
+        if (token.value !== undefined) {
+          throw new UsageError(`option '${token.rawName}' takes no value`, knownCommand(command));
+        }
+        values.set(token.name, true);
+      } else {
+        const value = token.value;
+        if (value === undefined || (!token.inlineValue && value.startsWith('-') && value !== '-')) {
+          throw new UsageError(
+            `option '${token.rawName}' needs a value ${spec.value ?? ''}`.trimEnd(),
+            knownCommand(command),
+          );
+        }
+        values.set(token.name, value);
+      }
+    }
+  }
+
+  if (command === 'help') {
+    const about = positionals[0];
+    if (about === undefined) return { kind: 'help' };
+    const target = commandOf(about);
+    if (target === 'help') return { kind: 'help' };
+    return { kind: 'help', command: target };
+  }
+  if (values.has('help')) return command ? { kind: 'help', command } : { kind: 'help' };
+
+  for (const { name, rawName } of given) {
+    const spec = specs[name];
+    if (!spec) throw new UsageError(`unknown option '${rawName}'`, command);
+    // without a command every known option passes here: 'missing command' is reported below
+    const allowed =
+      command === undefined ||
+      spec.commands === 'all' ||
+      (typeof spec.commands !== 'string' && spec.commands.includes(command));
+    if (!allowed) {
+      throw new UsageError(
+        command === undefined
+          ? `option '${rawName}' needs a command`
+          : `'${command}' has no option '${rawName}'`,
+        command,
+      );
+    }
+  }
+  if (values.has('version')) return { kind: 'version' };
+  if (command === undefined) throw new UsageError('missing command');
+
+  const string = (name: OptionName): string | undefined => {
+    const v = values.get(name);
+    return typeof v === 'string' ? v : undefined;
+  };
+  const choice = <T extends string>(name: OptionName, fallback: T): T => {
+    const v = string(name);
+    if (v === undefined) return fallback;
+    const choices: readonly string[] = (specs[name] as OptionSpec).choices ?? [];
+    if (!choices.includes(v)) {
+      throw new UsageError(
+        `--${name} must be one of ${choices.join(', ')}, got '${v}'`,
+        command as string,
+      );
+    }
+    return v as T;
+  };
+  const integer = (name: OptionName): number | undefined => {
+    const v = string(name);
+    if (v === undefined) return undefined;
+    const { min, max } = (specs[name] as OptionSpec).integer ?? { min: 1, max: 2 ** 31 };
+    const n = /^\d+$/.test(v) ? Number(v) : Number.NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      throw new UsageError(
+        `--${name} must be an integer from ${min} to ${max}, got '${v}'`,
+        command as string,
+      );
+    }
+    return n;
+  };
+  const nonEmpty = (name: OptionName): string | undefined => {
+    const v = string(name);
+    if (v !== undefined && v.trim() === '') {
+      throw new UsageError(`--${name} must not be empty`, command as string);
+    }
+    return v;
+  };
+
+  const options: CliOptions = {
+    db: nonEmpty('db'),
+    dataDir: nonEmpty('data-dir'),
+    schema: nonEmpty('schema'),
+    split: choice<SplitMode>('split', 'paragraph'),
+    embedder: choice<EmbedderKind>('embedder', 'local'),
+    embedUrl: nonEmpty('embed-url'),
+    embedModel: nonEmpty('embed-model'),
+    dimensions: integer('dimensions'),
+    batchSize: integer('batch-size'),
+    quiet: values.has('quiet'),
+    k: integer('k') ?? 5,
+    json: values.has('json'),
+    verbose: values.has('verbose'),
+  };
+  checkDatabaseOptions(options, command);
+  checkEmbedderOptions(options, command);
+  return { kind: 'command', command, positionals, options };
+}
+
+function commandOf(word: string): CommandName | 'help' {
+  if (word === 'help' || (COMMANDS as readonly string[]).includes(word)) {
+    return word as CommandName | 'help';
+  }
+  throw new UsageError(`unknown command '${word}'`);
+}
+
+function knownCommand(command: CommandName | 'help' | undefined): CommandName | undefined {
+  return command === 'help' ? undefined : command;
+}
+
+function checkDatabaseOptions(options: CliOptions, command: CommandName): void {
+  if (options.db !== undefined && options.dataDir !== undefined) {
+    throw new UsageError(
+      'give --db (a PostgreSQL server) or --data-dir (embedded PGlite), not both',
+      command,
+    );
+  }
+  if (options.db !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(options.db);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:')) {
+      throw new UsageError('--db must be a postgres:// or postgresql:// URL', command);
+    }
+    if (url.pathname === '' || url.pathname === '/') {
+      throw new UsageError('--db must name a database, e.g. postgres://user@host:5432/db', command);
+    }
+  }
+  if (options.schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(options.schema)) {
+    throw new UsageError(
+      `--schema must be a plain SQL identifier (letters, digits, _ and $), got '${options.schema}'`,
+      command,
+    );
+  }
+}
+
+function checkEmbedderOptions(options: CliOptions, command: CommandName): void {
+  if (options.embedder === 'openai') {
+    if (options.embedModel === undefined) {
+      throw new UsageError('--embedder openai needs --embed-model <name>', command);
+    }
+    if (options.embedUrl !== undefined) {
+      let url: URL | undefined;
+      try {
+        url = new URL(options.embedUrl);
+      } catch {
+        url = undefined;
+      }
+      if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+        throw new UsageError('--embed-url must be an http:// or https:// URL', command);
+      }
+    }
+  } else if (options.embedModel !== undefined || options.embedUrl !== undefined) {
+    throw new UsageError(
+      `--embed-model and --embed-url apply to --embedder openai (the local embedder has a fixed model)`,
+      command,
+    );
+  }
+}

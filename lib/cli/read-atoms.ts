@@ -1,0 +1,104 @@
+import { readFile } from 'node:fs/promises';
+import type { AtomInput } from '../atoms/ingest-steps.js';
+import { contentTypeOf, type TextFile } from './find-text-files.js';
+import type { SplitMode } from './parse-command-line.js';
+import { splitText } from './split-text.js';
+
+/** Files larger than this are skipped rather than read into memory (64 MiB). @internal */
+export const MAX_FILE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A file `ingest` did not read, and why.
+ * @internal
+ */
+export interface SkippedFile {
+  /** The file, as shown to users. */
+  readonly file: string;
+  /** `binary`, `not UTF-8`, `empty`, `larger than 64 MiB`, or the system error code. */
+  readonly reason: string;
+}
+
+/**
+ * What reading has got through so far, for the progress display and the report.
+ * @internal
+ */
+export interface ReadTally {
+  /** Files read (started, when the run was interrupted), skipped ones excluded. */
+  files: number;
+  /** Files skipped, with reasons. */
+  readonly skipped: SkippedFile[];
+  /** Sum of the sizes of all files to read. */
+  readonly totalBytes: number;
+  /** For item `i` (in source order), the input bytes consumed up to its end. */
+  readonly consumedAt: number[];
+}
+
+/**
+ * Reads files lazily (one at a time, as the pipeline asks for more) and yields their pieces as
+ * atoms with `sourceId` `<file>:<line>` (`<file>` with `split: 'file'`) and a content type by
+ * extension. Binary files (a NUL byte, or not UTF-8) are skipped and recorded, never failed.
+ *
+ * @param files - the files, from `findTextFiles`
+ * @param split - how files are cut into atoms
+ * @returns the atom source and the tally it keeps up to date
+ * @internal
+ */
+export function readAtoms(
+  files: readonly TextFile[],
+  split: SplitMode,
+): { atoms: AsyncGenerator<AtomInput>; tally: ReadTally } {
+  const tally: ReadTally = {
+    files: 0,
+    skipped: [],
+    totalBytes: files.reduce((sum, f) => sum + f.size, 0),
+    consumedAt: [],
+  };
+  async function* atoms(): AsyncGenerator<AtomInput> {
+    let before = 0;
+    for (const file of files) {
+      const text = await readText(file, tally);
+      if (text !== undefined) {
+        let any = false;
+        const contentType = contentTypeOf(file.path);
+        for (const piece of splitText(text, split)) {
+          if (!any) tally.files++;
+          any = true;
+          const fraction = text.length === 0 ? 1 : Math.min(1, piece.end / text.length);
+          tally.consumedAt.push(before + Math.round(file.size * fraction));
+          yield {
+            content: piece.text,
+            contentType,
+            sourceId: split === 'file' ? file.name : `${file.name}:${piece.line}`,
+          };
+        }
+        if (!any) tally.skipped.push({ file: file.name, reason: 'empty' });
+      }
+      before += file.size;
+    }
+  }
+  return { atoms: atoms(), tally };
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+async function readText(file: TextFile, tally: ReadTally): Promise<string | undefined> {
+  const skip = (reason: string): undefined => {
+    tally.skipped.push({ file: file.name, reason });
+    return undefined;
+  };
+  if (file.size > MAX_FILE_BYTES) return skip('larger than 64 MiB');
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file.path);
+  } catch (e) {
+    const code = typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined;
+    return skip(typeof code === 'string' ? code : 'unreadable');
+  }
+  if (bytes.length > MAX_FILE_BYTES) return skip('larger than 64 MiB');
+  if (bytes.includes(0)) return skip('binary');
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    return skip('not UTF-8');
+  }
+}

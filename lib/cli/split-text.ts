@@ -1,0 +1,67 @@
+import type { SplitMode } from './parse-command-line.js';
+
+/**
+ * A piece of a file that becomes one atom.
+ * @internal
+ */
+export interface TextPiece {
+  /** The content. */
+  readonly text: string;
+  /** Line (1-based) where it starts. */
+  readonly line: number;
+  /** Offset in the (line-ending normalised) text just past its end, for progress. */
+  readonly end: number;
+}
+
+/**
+ * Cuts a text into the pieces `ingest` stores, after turning `\r\n` and `\r` into `\n`:
+ * - `'paragraph'`: runs of non-blank lines (blank: empty or only whitespace), each line's
+ *   trailing whitespace removed, indentation kept;
+ * - `'line'`: every non-blank line, trimmed;
+ * - `'file'`: the whole text, trimmed (nothing when it is blank).
+ *
+ * @param text - the text
+ * @param mode - how to cut it
+ * @returns the pieces, in order
+ * @internal
+ */
+export function* splitText(text: string, mode: SplitMode): Generator<TextPiece> {
+  const normalised = text.includes('\r') ? text.replace(/\r\n?/g, '\n') : text;
+  if (mode === 'file') {
+    const whole = normalised.trim();
+    if (whole !== '')
+      yield { text: whole, line: 1 + leadingNewlines(normalised), end: normalised.length };
+    return;
+  }
+  let offset = 0;
+  let lineNo = 0;
+  let block: string[] = [];
+  let blockLine = 0;
+  let blockEnd = 0;
+  while (offset <= normalised.length) {
+    const nl = normalised.indexOf('\n', offset);
+    const stop = nl === -1 ? normalised.length : nl;
+    const line = normalised.slice(offset, stop);
+    lineNo++;
+    const blank = line.trim() === '';
+    if (mode === 'line') {
+      if (!blank) yield { text: line.trim(), line: lineNo, end: stop };
+    } else if (blank) {
+      if (block.length > 0) yield { text: block.join('\n'), line: blockLine, end: blockEnd };
+      block = [];
+    } else {
+      if (block.length === 0) blockLine = lineNo;
+      block.push(line.trimEnd());
+      blockEnd = stop;
+    }
+    if (nl === -1) break;
+    offset = nl + 1;
+  }
+  if (block.length > 0) yield { text: block.join('\n'), line: blockLine, end: blockEnd };
+}
+
+/** Newlines before the first non-whitespace character. */
+function leadingNewlines(text: string): number {
+  const lead = /^\s*/.exec(text)?.[0] ?? '';
+  return lead.split('\n').length - 1;
+}

@@ -1,0 +1,141 @@
+import {
+  type CommandName,
+  OPTION_SPECS,
+  type OptionName,
+  type OptionSpec,
+} from './parse-command-line.js';
+
+/** The executable's name in usage texts. @internal */
+export const BIN = 'hartonomous';
+
+const ABOUT: Record<CommandName, { synopsis: string; summary: string; details: string[] }> = {
+  ingest: {
+    synopsis: 'ingest <path...> [options]',
+    summary: 'ingest text files and folders as atoms (deduplicated, embedded, searchable)',
+    details: [
+      'Folders are read recursively: files with a text extension (.md, .txt, .rst, .csv, .json,',
+      'source code, ...) are ingested; hidden entries, node_modules and binary files are skipped.',
+      'Files named directly are ingested whatever their extension, unless binary.',
+      'Content already stored is reported as a duplicate, so a re-run only adds what is new.',
+      'Ctrl-C stops cleanly: what was stored stays stored, and the partial report is printed.',
+    ],
+  },
+  search: {
+    synopsis: 'search <text...> [-k <n>] [options]',
+    summary: 'show the atoms most similar to a text',
+    details: [
+      'The text is embedded with the same embedder options as the ingest; only atoms embedded by',
+      'that model are searched.',
+    ],
+  },
+  stats: {
+    synopsis: 'stats [options]',
+    summary: 'atom count and bytes, outbox backlog, schema version, backend, vector storage',
+    details: [],
+  },
+  migrate: {
+    synopsis: 'migrate [options]',
+    summary: 'apply missing database migrations and print the schema version',
+    details: [
+      'Creates the schema and tables if needed; several processes may migrate at once safely.',
+    ],
+  },
+};
+
+const DATABASE_OPTIONS: readonly OptionName[] = ['db', 'data-dir', 'schema'];
+const GENERAL_OPTIONS: readonly OptionName[] = ['json', 'verbose', 'help'];
+
+const EXIT_STATUS = [
+  'Exit status: 0 done (items that failed are listed in the report), 1 error,',
+  '2 bad usage, 130 interrupted.',
+];
+
+const HELP_COLUMN = 28;
+const WIDTH = 100;
+
+function optionLine(name: OptionName): string {
+  const spec: OptionSpec = OPTION_SPECS[name];
+  const flags = `${spec.short ? `-${spec.short}, ` : '    '}--${name}${spec.value ? ` ${spec.value}` : ''}`;
+  // wrap the help text at WIDTH, continuation lines aligned under it
+  const lines: string[] = [];
+  let line = '';
+  for (const word of spec.help.split(' ')) {
+    if (line !== '' && HELP_COLUMN + line.length + 1 + word.length > WIDTH) {
+      lines.push(line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  lines.push(line);
+  return `  ${flags.padEnd(HELP_COLUMN - 2)}${lines.join(`\n${' '.repeat(HELP_COLUMN)}`)}`;
+}
+
+function optionsOf(command: CommandName): OptionName[] {
+  return (Object.keys(OPTION_SPECS) as OptionName[]).filter((name) => {
+    const commands: OptionSpec['commands'] = OPTION_SPECS[name].commands;
+    return (
+      typeof commands !== 'string' &&
+      commands.includes(command) &&
+      !DATABASE_OPTIONS.includes(name) &&
+      !GENERAL_OPTIONS.includes(name)
+    );
+  });
+}
+
+/**
+ * The usage text of a command, or of the whole command line.
+ *
+ * @param command - the command (undefined: the overview)
+ * @returns the text, ending in a newline
+ * @internal
+ */
+export function usageOf(command?: CommandName): string {
+  const lines: string[] = [];
+  if (command === undefined) {
+    lines.push(
+      `Usage: ${BIN} <command> [options]`,
+      '',
+      'Ingest text into a PostgreSQL server or an embedded PGlite as deduplicated, embedded atoms,',
+      'and search them by similarity.',
+      '',
+      'Commands:',
+    );
+    for (const [name, about] of Object.entries(ABOUT)) {
+      lines.push(`  ${name.padEnd(10)}${about.summary}`);
+    }
+    lines.push(
+      `  ${'help'.padEnd(10)}help on a command: ${BIN} help <command>`,
+      '',
+      'Database (every command):',
+      ...DATABASE_OPTIONS.map(optionLine),
+      '',
+      'Options:',
+      optionLine('verbose'),
+      optionLine('help'),
+      optionLine('version'),
+      '',
+      `Run '${BIN} <command> --help' for the options of a command.`,
+      ...EXIT_STATUS,
+    );
+    return `${lines.join('\n')}\n`;
+  }
+  const about = ABOUT[command];
+  lines.push(
+    `Usage: ${BIN} ${about.synopsis}`,
+    '',
+    `${about.summary[0]?.toUpperCase()}${about.summary.slice(1)}.`,
+  );
+  if (about.details.length > 0) lines.push('', ...about.details);
+  const own = optionsOf(command);
+  if (own.length > 0) lines.push('', 'Options:', ...own.map(optionLine));
+  lines.push(
+    '',
+    'Database:',
+    ...DATABASE_OPTIONS.map(optionLine),
+    '',
+    'General:',
+    ...GENERAL_OPTIONS.map(optionLine),
+    '',
+    ...EXIT_STATUS,
+  );
+  return `${lines.join('\n')}\n`;
+}
