@@ -17,16 +17,26 @@ import {
   type ScenarioResult,
   toMarkdown,
 } from './harness.js';
+import { dedupe } from './scenarios/dedupe.js';
+import { ensembleScenario } from './scenarios/ensemble.js';
 import { frameworkCost } from './scenarios/framework-cost.js';
+import { ingestion } from './scenarios/ingestion.js';
 import { logging } from './scenarios/logging.js';
 import { memory } from './scenarios/memory.js';
+import { peers } from './scenarios/peers.js';
+import { resilience } from './scenarios/resilience.js';
 import { tracing } from './scenarios/tracing.js';
 
 const scenarios: Record<string, Scenario> = {
   framework: frameworkCost,
   memory,
+  ingestion,
+  dedupe,
   logging,
   tracing,
+  resilience,
+  peers,
+  ensemble: ensembleScenario,
 };
 
 const args = process.argv.slice(2);

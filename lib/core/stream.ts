@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { type Context, type Link, context as otelContext } from '@opentelemetry/api';
 import { connect, filter, merge, mergeMap, Observable, type OperatorFunction } from 'rxjs';
 import { LogEvents, logEvent } from '../observability/log-events.js';
@@ -221,6 +222,8 @@ export function streamAll<I, O>(
   return new Observable<Outcome<I, O>>((subscriber) => {
     const rt = runtime(options, streamOptions.logger);
     const { controller, dispose } = linkedController(streamOptions.signal);
+    // every in-flight call of a step with a policy listens on this signal: no listener cap
+    setMaxListeners(0, controller.signal);
     const signal = controller.signal;
     const parent = streamOptions.otel ?? otelContext.active();
     const prefix =
