@@ -240,3 +240,41 @@ export class EmbeddingHttpError extends PipelineError {
  */
 export const isEmbeddingHttpError: (e: unknown) => e is EmbeddingHttpError =
   errorGuard<EmbeddingHttpError>('EMBEDDING_HTTP');
+
+/**
+ * Content another worker had claimed was not stored within `claimedWaitMs`: that worker is
+ * slow or died holding the claim. Transient: retry the item later (a broker redelivers it);
+ * a dead worker's claim is taken over once it is older than `claimStaleMs`.
+ *
+ * @example
+ * ```ts
+ * import { isClaimedElsewhereError } from '@hartonomous/pipelines/atoms';
+ * const retryLater = (e: unknown) => isClaimedElsewhereError(e);
+ * ```
+ */
+export class ClaimedElsewhereError extends PipelineError {
+  readonly code = 'CLAIMED_ELSEWHERE' as const;
+  /**
+   * @param hash - the content hash
+   * @param waitedMs - how long the item waited for the other worker
+   */
+  constructor(
+    readonly hash: string,
+    readonly waitedMs: number,
+  ) {
+    super(`content ${hash} is claimed by another worker and was not stored within ${waitedMs} ms`);
+  }
+}
+
+/**
+ * Guard for {@link ClaimedElsewhereError}.
+ * @param e - any caught value
+ * @returns whether `e` is a {@link ClaimedElsewhereError}
+ * @example
+ * ```ts
+ * import { ClaimedElsewhereError, isClaimedElsewhereError } from '@hartonomous/pipelines/atoms';
+ * isClaimedElsewhereError(new ClaimedElsewhereError('ab'.repeat(32), 100)); // true
+ * ```
+ */
+export const isClaimedElsewhereError: (e: unknown) => e is ClaimedElsewhereError =
+  errorGuard<ClaimedElsewhereError>('CLAIMED_ELSEWHERE');

@@ -35,12 +35,14 @@ export {
 } from './claim-hashes.js';
 export type { Embedder } from './embedder.js';
 export {
+  ClaimedElsewhereError,
   ContentTooLargeError,
   EmbeddingHttpError,
   EmptyContentError,
   InvalidEmbeddingError,
   type InvalidEmbeddingReason,
   InvalidUtf8Error,
+  isClaimedElsewhereError,
   isContentTooLargeError,
   isEmbeddingHttpError,
   isEmptyContentError,

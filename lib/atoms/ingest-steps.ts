@@ -1,7 +1,9 @@
+import { sleep } from '../core/abort.js';
 import { batchStep, itemFailure, type Step, step } from '../core/step.js';
 import type { Database } from '../postgres/database.js';
 import { claimHashes } from './claim-hashes.js';
 import type { Embedder } from './embedder.js';
+import { ClaimedElsewhereError } from './errors.js';
 import { findExistingHashes } from './find-existing-hashes.js';
 import { contentHash, type HashNormalization } from './hash.js';
 import { persistAtoms } from './persist-atoms.js';
@@ -35,7 +37,8 @@ export type DuplicateOf =
   | 'batch'
   /** the atom is already stored */
   | 'stored'
-  /** another worker claimed the content and is embedding it now */
+  /** another worker had claimed the content; it has stored it since (or, with
+   * `claimedWaitMs: 0`, is presumably storing it now) */
   | 'claimed'
   /** another worker stored it between our claim check and our insert */
   | 'race';
@@ -99,6 +102,7 @@ export interface IngestSettings {
   readonly concurrency: number | undefined;
   readonly embedConcurrency: number | undefined;
   readonly onStepTime: ((step: string, ms: number) => void) | undefined;
+  readonly claimedWaitMs: number;
 }
 
 function timed<T>(settings: IngestSettings, name: string, work: () => Promise<T>): Promise<T> {
@@ -316,4 +320,42 @@ async function releaseQuietly(
   } catch {
     // the claims go stale and are taken over after claimStaleMs
   }
+}
+
+/**
+ * Step 5, per batch (when `claimedWaitMs` > 0): content another worker had claimed is only
+ * reported once that worker has stored it. If it is not stored within `claimedWaitMs` (the
+ * other worker is slow, or died holding the claim), the item fails with
+ * `ClaimedElsewhereError`, a transient error: a broker redelivers the message, and a dead
+ * worker's claim is taken over once it is stale. Without this step a worker could acknowledge
+ * a message whose content is never stored.
+ * @internal
+ */
+export function confirmClaimedStep(settings: IngestSettings): Step<IngestResult, IngestResult> {
+  return batchStep(
+    'confirm-claimed',
+    (results: IngestResult[], ctx) =>
+      timed(settings, 'confirm-claimed', async () => {
+        let waiting = new Set(
+          results.filter((r) => r.duplicateOf === 'claimed').map((r) => r.hash),
+        );
+        const started = Date.now();
+        let pause = 20;
+        while (waiting.size > 0) {
+          const stored = await findExistingHashes(settings.db, [...waiting], {
+            signal: ctx.signal,
+          });
+          waiting = new Set([...waiting].filter((h) => !stored.has(h)));
+          const left = settings.claimedWaitMs - (Date.now() - started);
+          if (waiting.size === 0 || left <= 0) break;
+          await sleep(Math.min(pause, left), ctx.signal);
+          pause = Math.min(pause * 2, 1_000);
+        }
+        const waitedMs = Date.now() - started;
+        return results.map((r) =>
+          waiting.has(r.hash) ? itemFailure(new ClaimedElsewhereError(r.hash, waitedMs)) : r,
+        );
+      }),
+    { size: settings.batchSize, timeMs: settings.batchTimeMs },
+  );
 }

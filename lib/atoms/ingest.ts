@@ -16,6 +16,7 @@ import type { Embedder } from './embedder.js';
 import type { HashNormalization } from './hash.js';
 import {
   type AtomInput,
+  confirmClaimedStep,
   dedupeStep,
   embedStep,
   type IngestResult,
@@ -62,14 +63,24 @@ export interface IngestOptions extends TelemetryOptions {
   owner?: string;
   /** A claim older than this is taken over (its owner is presumed dead). @default 300000 */
   claimStaleMs?: number;
+  /**
+   * How long an item whose content another worker claimed waits for that worker to store it.
+   * Past it the item fails with `ClaimedElsewhereError` (transient: retry later). `0` reports
+   * such items at once as duplicates (`duplicateOf: 'claimed'`) without checking, which is
+   * safe only when nothing acknowledges work on the strength of the result.
+   * @default 30000
+   */
+  claimedWaitMs?: number;
   /** Pino logger. @default a silent logger */
   logger?: Logger;
 }
 
 /**
  * The atom ingestion pipeline: hash → dedupe (in batch, against the database, claim) → embed
- * (batched) → persist (one transaction per batch, atoms and outbox rows together). Stream it,
- * extend it with `append`, or use {@link ingest} for a report.
+ * (batched) → persist (one transaction per batch, atoms and outbox rows together) → confirm
+ * (content another worker claimed is reported only once it is stored). Stream it, extend it
+ * with `append`, or use {@link ingest} for a report. An ok outcome means the content is stored:
+ * a worker may acknowledge its message on it.
  *
  * @param options - database, embedder, batching
  * @returns a `Pipeline<AtomInput, IngestResult>`
@@ -115,6 +126,10 @@ function settingsOf(
   }
   if (!(batchTimeMs >= 0))
     throw new TypeError(`ingest: batchTimeMs must be >= 0, got ${batchTimeMs}`);
+  const claimedWaitMs = options.claimedWaitMs ?? 30_000;
+  if (!(claimedWaitMs >= 0)) {
+    throw new TypeError(`ingest: claimedWaitMs must be >= 0, got ${claimedWaitMs}`);
+  }
   return {
     db,
     embedder,
@@ -127,6 +142,7 @@ function settingsOf(
     concurrency: options.concurrency ?? 2,
     embedConcurrency: options.embedConcurrency ?? options.concurrency ?? 2,
     onStepTime,
+    claimedWaitMs,
   };
 }
 
@@ -134,7 +150,7 @@ function buildPipeline(
   settings: IngestSettings,
   options: IngestOptions,
 ): Pipeline<AtomInput, IngestResult> {
-  return pipeline(
+  const p = pipeline(
     {
       name: 'atom-ingestion',
       ...(options.logger ? { logger: options.logger } : {}),
@@ -146,6 +162,7 @@ function buildPipeline(
     embedStep(settings),
     persistStep(settings),
   );
+  return settings.claimedWaitMs > 0 ? p.append(confirmClaimedStep(settings)) : p;
 }
 
 /** An item that failed, as reported by {@link ingest}. */
@@ -234,7 +251,13 @@ export async function ingest(
   source: Source<AtomInput>,
   options: IngestRunOptions,
 ): Promise<IngestionReport> {
-  const stepMs: Record<string, number> = { hash: 0, dedupe: 0, embed: 0, persist: 0 };
+  const stepMs: Record<string, number> = {
+    hash: 0,
+    dedupe: 0,
+    embed: 0,
+    persist: 0,
+    'confirm-claimed': 0,
+  };
   const settings = settingsOf(options, (s, ms) => {
     stepMs[s] = (stepMs[s] ?? 0) + ms;
   });

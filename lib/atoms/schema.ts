@@ -106,6 +106,8 @@ export const Outbox = defineEntity({
     attempts: p.integer().default(0),
     /** The last publishing error. */
     lastError: p.text().nullable(),
+    /** Earliest time of the next publishing attempt (backoff); null when due now. */
+    nextAttemptAt: p.datetime().nullable(),
     /** When publishing was abandoned; null otherwise. */
     deadAt: p.datetime().nullable(),
   },

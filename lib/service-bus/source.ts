@@ -102,6 +102,17 @@ export interface ServiceBusSource<T> extends AsyncIterable<ReceivedItem<T>> {
   readonly inFlight: number;
   /** Items received and waiting to be handed out. */
   readonly buffered: number;
+  /** The same as `buffered`: the queue depth a `worker()` reports in its health. */
+  readonly size: number;
+  /**
+   * Takes the next item, receiving from the broker when none is buffered (the `ReadableSource`
+   * contract of `worker()`, so a worker can use the source as it is). When `signal` aborts it
+   * rejects with `signal.reason` and takes nothing: a receive already running completes into
+   * the buffer, for the next read (or to be abandoned by `close()`), so no message is lost.
+   * @param signal - aborts a waiting read
+   * @returns the next item, or `{ done: true }` once the source is closed
+   */
+  read(signal?: AbortSignal): Promise<IteratorResult<ReceivedItem<T>, undefined>>;
   /**
    * Stops receiving, abandons items not yet handed out, waits (up to `closeTimeoutMs`) for
    * handed-out items to be settled, then closes the receiver (and the client if owned).
@@ -198,12 +209,21 @@ export function serviceBusSource<T = unknown>(
 
   // rhea 3.0.5 (under @azure/service-bus 7.9.5) merges dispositions issued in the same tick for
   // consecutive deliveries into one frame with the FIRST outcome: complete(A) + abandon(B) in one
-  // tick completes B too. Issuing each settle call at least one macrotask after the previous one
-  // lets rhea flush each disposition on its own.
+  // tick completes B too. Settle calls therefore go out in turns, each turn at least one
+  // macrotask after the previous one and holding calls of ONE kind only: merging those is
+  // harmless (same outcome), and a busy worker settles hundreds of messages per turn instead
+  // of one.
   let gate: Promise<void> = Promise.resolve();
-  function disposition<R>(op: () => Promise<R>): Promise<R> {
+  let open: { kind: SettleAction; turn: Promise<void> } | undefined;
+  function disposition<R>(kind: SettleAction, op: () => Promise<R>): Promise<R> {
+    if (open?.kind === kind) return open.turn.then(op);
     const turn = gate.then(() => new Promise<void>((resolve) => setImmediate(resolve)));
+    const current = { kind, turn };
+    open = current;
     gate = turn;
+    void turn.then(() => {
+      if (open === current) open = undefined;
+    });
     return turn.then(op);
   }
 
@@ -254,10 +274,12 @@ export function serviceBusSource<T = unknown>(
         return action;
       },
       complete: () =>
-        settleOnce('completed', () => disposition(() => receiver.completeMessage(message))),
+        settleOnce('completed', () =>
+          disposition('completed', () => receiver.completeMessage(message)),
+        ),
       abandon: (reason?: unknown) =>
         settleOnce('abandoned', async () => {
-          await disposition(() => receiver.abandonMessage(message));
+          await disposition('abandoned', () => receiver.abandonMessage(message));
           logEvent(logger, LogEvents.serviceBusAbandoned, () => ({
             queue,
             messageId: message.messageId,
@@ -281,7 +303,7 @@ export function serviceBusSource<T = unknown>(
     message: ServiceBusReceivedMessage,
     details: DeadLetterDetails,
   ): Promise<void> {
-    await disposition(() =>
+    await disposition('deadLettered', () =>
       receiver.deadLetterMessage(message, {
         deadLetterReason: details.reason,
         deadLetterErrorDescription: details.description ?? '',
@@ -299,7 +321,7 @@ export function serviceBusSource<T = unknown>(
   /** A received message enters the buffer, or is settled at once when it must not be handed out. */
   function admit(message: ServiceBusReceivedMessage): void {
     if (stopped) {
-      track(disposition(() => receiver.abandonMessage(message))).catch(() => {});
+      track(disposition('abandoned', () => receiver.abandonMessage(message))).catch(() => {});
       return;
     }
     const count = message.deliveryCount ?? 0;
@@ -413,7 +435,10 @@ export function serviceBusSource<T = unknown>(
   if (signal?.aborted) stop();
   else signal?.addEventListener('abort', onAbort, { once: true });
 
-  async function next(): Promise<IteratorResult<ReceivedItem<T>>> {
+  async function read(
+    readSignal?: AbortSignal,
+  ): Promise<IteratorResult<ReceivedItem<T>, undefined>> {
+    if (readSignal?.aborted) throw readSignal.reason;
     for (;;) {
       const item = buffer.shift();
       if (item) {
@@ -422,7 +447,8 @@ export function serviceBusSource<T = unknown>(
         return { value: item, done: false };
       }
       if (stopped) return { value: undefined, done: true };
-      await fill();
+      if (readSignal) await untilAborted(fill(), readSignal);
+      else await fill();
     }
   }
 
@@ -434,10 +460,14 @@ export function serviceBusSource<T = unknown>(
     get buffered() {
       return buffer.length;
     },
+    get size() {
+      return buffer.length;
+    },
+    read,
     close,
     [Symbol.asyncIterator](): AsyncIterator<ReceivedItem<T>> {
       return {
-        next,
+        next: () => read(),
         async return() {
           stop();
           return { value: undefined, done: true };
@@ -445,4 +475,26 @@ export function serviceBusSource<T = unknown>(
       };
     },
   };
+}
+
+/**
+ * `work`, or a rejection with `signal.reason` as soon as `signal` aborts (the work goes on;
+ * its result is dropped). The abort listener is removed either way.
+ */
+function untilAborted<R>(work: Promise<R>, signal: AbortSignal): Promise<R> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<R>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
 }

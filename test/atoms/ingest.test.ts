@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import test from 'ava';
 import { lastValueFrom, toArray } from 'rxjs';
+import { claimHashes } from '../../lib/atoms/claim-hashes.js';
 import type { Embedder } from '../../lib/atoms/embedder.js';
 import {
   isContentTooLargeError,
   isEmptyContentError,
   isInvalidUtf8Error,
 } from '../../lib/atoms/errors.js';
+import { contentHash } from '../../lib/atoms/hash.js';
 import { ingest, ingestionPipeline } from '../../lib/atoms/ingest.js';
 import { localEmbedder } from '../../lib/atoms/local-embedder.js';
 import { Atom } from '../../lib/atoms/schema.js';
@@ -247,5 +249,27 @@ serverTest(
       await db.close().catch(() => undefined);
       await dropSchemaAndClose(admin, schema);
     }
+  },
+);
+
+suite.test(
+  'content claimed by a worker that died fails with ClaimedElsewhereError until the claim goes stale',
+  async (t, db) => {
+    const p = tag();
+    const items = texts(p, 6);
+    const [victim] = items;
+    if (!victim) throw new Error('no items');
+    const hash = contentHash(victim.content);
+    t.deepEqual(await claimHashes(db, [hash], 'a-worker-that-died'), [hash]);
+    const blocked = await ingest(items, { db, batchSize: 8, claimedWaitMs: 50 });
+    t.is(blocked.added, 5);
+    t.is(blocked.failed, 1);
+    t.is(blocked.failures[0]?.error, 'ClaimedElsewhereError');
+    t.is(blocked.failures[0]?.step, 'confirm-claimed');
+    // once the claim is older than claimStaleMs it is taken over and the content stored
+    const recovered = await ingest(items, { db, batchSize: 8, claimStaleMs: 0 });
+    t.is(recovered.added, 1);
+    t.is(recovered.failed, 0);
+    t.deepEqual(await counts(db, p), { atoms: 6, outbox: 6 });
   },
 );

@@ -149,7 +149,7 @@ interface SenderInternals {
   issue_flow: boolean;
   _get_drain: () => boolean;
   local: { attach: Record<string, unknown> };
-  session: { outgoing: { next_pending_delivery: number } };
+  session: { outgoing: { next_pending_delivery: number; available(): number } };
   connection: { _register?: () => void };
 }
 
@@ -277,7 +277,22 @@ export async function startAmqpPeer(options: AmqpPeerOptions = {}): Promise<Amqp
 
   function capacity(sender: Sender): number {
     if (!sender.is_open()) return 0;
-    return (sender as unknown as SenderInternals).credit - unsent(sender);
+    const internals = sender as unknown as SenderInternals;
+    // rhea keeps every delivery of a session in a fixed ring (2048) until it and all before it
+    // are settled: a message held long at the head while others flow past fills it, and one
+    // more send would overflow it and wedge the session. Wait for room instead.
+    return Math.min(internals.credit - unsent(sender), internals.session.outgoing.available());
+  }
+
+  const pumpSoon = new Set<Entity>();
+  /** Pumps after rhea has processed pending settlements (which frees ring slots). */
+  function schedulePump(target: Entity): void {
+    if (pumpSoon.has(target)) return;
+    pumpSoon.add(target);
+    setImmediate(() => {
+      pumpSoon.delete(target);
+      pump(target);
+    });
   }
 
   function pump(target: Entity): void {
@@ -463,6 +478,11 @@ export async function startAmqpPeer(options: AmqpPeerOptions = {}): Promise<Amqp
     }
     apply(found.entity, found.entry, outcome);
     delivery.update(true, state);
+    // The SDK receives in rcv-settle-mode "second": it never sends a settled disposition after
+    // ours, so rhea would keep the delivery in the session ring for ever (the session wedges
+    // after 2048 messages). Our settlement ends it.
+    (delivery as unknown as { remote_settled: boolean }).remote_settled = true;
+    schedulePump(found.entity);
   }
 
   container.on('accepted', (ctx: EventContext) => {

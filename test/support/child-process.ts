@@ -1,0 +1,62 @@
+/**
+ * Runs a test-support script in a child process (`node --import tsx <script>`) and collects its
+ * output lines, for the crash and scale-out tests. The child's stdin is a pipe the parent holds
+ * open: the support scripts exit when it closes, so a child never outlives a crashed test.
+ *
+ * @internal
+ * @module
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
+
+/** A running child script. */
+export interface ChildScript {
+  readonly process: ChildProcess;
+  /** Every stdout line so far, and stderr chunks prefixed `stderr: `. */
+  readonly lines: string[];
+  /** Resolves with the exit code (null when killed by a signal). */
+  readonly exited: Promise<number | null>;
+  /** Resolves with the first stdout line starting with `prefix` (rejects after `timeoutMs`). */
+  line(prefix: string, timeoutMs?: number): Promise<string>;
+  /** SIGKILL, then waits for the exit. */
+  kill(): Promise<void>;
+}
+
+/** Starts `node --import tsx <script>` with `env` added to this process's environment. */
+export function runScript(script: string, env: Record<string, string>): ChildScript {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    env: { ...process.env, ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  let buffered = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString('utf8');
+    const parts = buffered.split('\n');
+    buffered = parts.pop() ?? '';
+    lines.push(...parts);
+  });
+  child.stderr?.on('data', (chunk: Buffer) => lines.push(`stderr: ${chunk.toString('utf8')}`));
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  return {
+    process: child,
+    lines,
+    exited,
+    async line(prefix, timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = lines.find((l) => l.startsWith(prefix));
+        if (found) return found;
+        if (child.exitCode !== null || Date.now() > deadline) {
+          throw new Error(`no '${prefix}' line from ${script}:\n${lines.join('\n')}`);
+        }
+        await delay(20);
+      }
+    },
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
