@@ -105,7 +105,13 @@ both('ingest a folder, then again: every item is a duplicate', async (t, target,
   t.is(r1.failed, 0);
   const bytes = Object.values(PARAGRAPHS).reduce((s, p) => s + Buffer.byteLength(p), 0);
   t.is(r1.bytes, bytes + Buffer.byteLength(PARAGRAPHS['guide.md:3']));
-  t.deepEqual(Object.keys(r1.stepMs).sort(), ['dedupe', 'embed', 'hash', 'persist']);
+  t.deepEqual(Object.keys(r1.stepMs).sort(), [
+    'confirm-claimed',
+    'dedupe',
+    'embed',
+    'hash',
+    'persist',
+  ]);
   t.true(r1.durationMs > 0 && r1.itemsPerSecond > 0);
   t.regex(first.stderr, /^ingesting 6 files \(\S+ \S+\) by paragraph into /);
 
