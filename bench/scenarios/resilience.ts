@@ -109,7 +109,6 @@ export async function resilience(ctx: BenchContext): Promise<ScenarioResult> {
     findings: [
       `In a pipeline the policy adds ${fmt(inPipeline.median, 2)} µs per item (${fmt(inPipeline.min, 2)}–${fmt(inPipeline.max, 2)}), the run going at ${fmt(pipeRatio.median, 2)}x the bare step's rate; in plain RxJS it adds ${fmt(inRx.median, 2)} µs per item (${fmt(inRx.min, 2)}–${fmt(inRx.max, 2)}; ${fmt(rxRatio.median, 2)}x). The two differ because a bare pipeline step is called directly (its fast path), while a step with a policy runs each call as \`fromWork\` (a fresh AbortSignal linked to the item's signal), the operators and \`lastValueFrom\`; the plain RxJS contenders pay for \`fromWork\` with or without the policy, so there the policy's own cost shows: a timer armed and cleared, two more subscriptions and a breaker permit.`,
       'Against real I/O (a loopback HTTP request or a database round trip is 100 µs or more) this is noise; on a CPU-trivial step it is most of the cost, so put policies on steps that do I/O, not on every step.',
-      "Running a step with a policy at concurrency 16 prints Node's MaxListenersExceededWarning (11 abort listeners on one AbortSignal): each in-flight call's fromWork adds a listener to the shared signal through linkedController. Nothing leaks (each listener is removed when its call settles), but the warning is noise for users; mapConcurrent avoids it with setMaxListeners(0) on its shared signal.",
     ],
   };
 }

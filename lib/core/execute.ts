@@ -1,6 +1,7 @@
 import {
   type Attributes,
   type Context,
+  INVALID_SPAN_CONTEXT,
   type Link,
   context as otelContext,
   type Span,
@@ -211,6 +212,28 @@ function toPromiseOrValue(result: unknown): unknown {
  * @internal
  */
 export function runStep(rt: Runtime, s: AnyStep, input: unknown, item: ItemState): unknown {
+  return runStepThen(rt, s, input, item, identityValue, rethrow);
+}
+
+const identityValue = <T>(v: T): T => v;
+const rethrow = (e: unknown): never => {
+  throw e;
+};
+
+/**
+ * Runs one step for one item and continues with `next(value)` or `onError(error)`, in the same
+ * tick for a synchronous step and in one `then` for an asynchronous one (no extra promise per
+ * step). `onError` receives the error already wrapped (see {@link runStep}).
+ * @internal
+ */
+export function runStepThen<R>(
+  rt: Runtime,
+  s: AnyStep,
+  input: unknown,
+  item: ItemState,
+  next: (value: unknown) => R | PromiseLike<R>,
+  onError: (error: unknown) => R,
+): R | PromiseLike<R> {
   const def: StepDef = s[STEP];
   const start = item.mark;
   let span: Span | undefined;
@@ -226,21 +249,22 @@ export function runStep(rt: Runtime, s: AnyStep, input: unknown, item: ItemState
   try {
     result = invoke(rt, def, s.name, input, item, spanCtx, span !== undefined);
   } catch (e) {
-    return failStep(rt, s.name, item, span, start, e);
+    return onError(failStep(rt, s.name, item, span, start, e));
   }
   if (isPromiseLike(result)) {
-    return Promise.resolve(result).then(
+    return result.then(
       (value) => {
         item.mark = endStepSpan(rt, s.name, span, start, undefined, false);
-        return value;
+        return next(value);
       },
-      (e: unknown) => failStep(rt, s.name, item, span, start, e),
+      (e: unknown) => onError(failStep(rt, s.name, item, span, start, e)),
     );
   }
   item.mark = endStepSpan(rt, s.name, span, start, undefined, false);
-  return result;
+  return next(result);
 }
 
+/** Ends a failed step: wraps the error, ends the span, logs; returns the wrapped error. */
 function failStep(
   rt: Runtime,
   name: string,
@@ -248,7 +272,7 @@ function failStep(
   span: Span | undefined,
   start: number,
   e: unknown,
-): never {
+): unknown {
   const error = wrap(rt, name, item, e);
   item.mark = endStepSpan(rt, name, span, start, error, true);
   logEvent(item.logger, LogEvents.stepFailed, () => ({
@@ -257,7 +281,7 @@ function failStep(
     correlationId: item.correlationId,
     err: error,
   }));
-  throw error;
+  return error;
 }
 
 function invoke(
@@ -416,6 +440,7 @@ export function startItem(
     span.setAttributes({ 'pipeline.name': rt.pipeline, 'pipeline.correlation_id': correlationId });
     otel = trace.setSpan(parent, span);
   } else if (
+    span.spanContext() !== INVALID_SPAN_CONTEXT &&
     trace.isSpanContextValid(span.spanContext()) &&
     span.spanContext().spanId !== trace.getSpanContext(parent)?.spanId
   ) {

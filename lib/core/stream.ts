@@ -13,7 +13,7 @@ import {
   type ItemState,
   type Runtime,
   runBatchFn,
-  runStep,
+  runStepThen,
   runtime,
   startItem,
   startStepSpan,
@@ -71,6 +71,17 @@ function stagesOf(steps: readonly AnyStep[]): Stage[] {
   return stages;
 }
 
+/** Starts a stage of item steps; a later stage restarts the step clock (time queued is not a step's). */
+function startItems(
+  rt: Runtime,
+  steps: readonly AnyStep[],
+  env: Env,
+  later: boolean,
+): Env | PromiseLike<Env> {
+  if (later) env.item.mark = performance.now();
+  return runItems(rt, steps, env, 0);
+}
+
 function fail(env: Env, rt: Runtime, stepName: string, e: unknown): Env {
   env.failed = true;
   env.error = wrap(rt, stepName, env.item, e);
@@ -83,29 +94,20 @@ function runItems(
   steps: readonly AnyStep[],
   env: Env,
   from: number,
-  refresh = false,
-): Env | Promise<Env> {
-  if (refresh) env.item.mark = performance.now();
-  for (let i = from; i < steps.length; i++) {
-    const s = steps[i] as AnyStep;
-    let out: unknown;
-    try {
-      out = runStep(rt, s, env.value, env.item);
-    } catch (e) {
-      return fail(env, rt, s.name, e);
-    }
-    if (isPromiseLike(out)) {
-      return Promise.resolve(out).then(
-        (value) => {
-          env.value = value;
-          return runItems(rt, steps, env, i + 1);
-        },
-        (e: unknown) => fail(env, rt, s.name, e),
-      );
-    }
-    env.value = out;
-  }
-  return env;
+): Env | PromiseLike<Env> {
+  const s = steps[from];
+  if (s === undefined) return env;
+  return runStepThen(
+    rt,
+    s,
+    env.value,
+    env.item,
+    (value) => {
+      env.value = value;
+      return runItems(rt, steps, env, from + 1);
+    },
+    (error) => fail(env, rt, s.name, error),
+  );
 }
 
 function runBatch(
@@ -264,11 +266,12 @@ export function streamAll<I, O>(
 
     for (const [stageIndex, stage] of stages.entries()) {
       if (stage.kind === 'items') {
-        const _refresh = stageIndex > 0;
+        const later = stageIndex > 0;
         const stageSteps = stage.steps;
         env$ = env$.pipe(
           concurrently(
-            (env: Env): Env | Promise<Env> => (env.failed ? env : runItems(rt, stageSteps, env, 0)),
+            (env: Env): Env | PromiseLike<Env> =>
+              env.failed ? env : startItems(rt, stageSteps, env, later),
             stage.concurrency ?? concurrency,
           ),
         );
