@@ -26,6 +26,7 @@ import { memory } from './scenarios/memory.js';
 import { peers } from './scenarios/peers.js';
 import { resilience } from './scenarios/resilience.js';
 import { tracing } from './scenarios/tracing.js';
+import { ensureLocalPostgres } from './support/local-postgres.js';
 
 const scenarios: Record<string, Scenario> = {
   framework: frameworkCost,
@@ -56,12 +57,18 @@ if (unknown.length > 0) {
 const ctx: BenchContext = { full, log: (line) => console.log(line) };
 const started = Date.now();
 const results: ScenarioResult[] = [];
-for (const [name, scenario] of Object.entries(scenarios)) {
-  if (only && !only.includes(name)) continue;
-  console.log(`\n# ${name}`);
-  const r = await scenario(ctx);
-  results.push(r);
-  console.log(toMarkdown(r));
+const needsDatabase = ['ingestion', 'dedupe'].some((name) => !only || only.includes(name));
+const stopPostgres = needsDatabase ? await ensureLocalPostgres(ctx.log) : () => {};
+try {
+  for (const [name, scenario] of Object.entries(scenarios)) {
+    if (only && !only.includes(name)) continue;
+    console.log(`\n# ${name}`);
+    const r = await scenario(ctx);
+    results.push(r);
+    console.log(toMarkdown(r));
+  }
+} finally {
+  stopPostgres();
 }
 const command = `npm run bench${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`;
 const doc = [
