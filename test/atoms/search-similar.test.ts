@@ -163,10 +163,11 @@ suite.serial(
         model: corpus.model,
         exact: true,
       });
-      t.deepEqual(
-        exact.map((h) => h.hash),
-        bruteForce(corpus, corpus.vectors[7]!, 5).map((e) => e.hash),
-      );
+      // same ranking as brute force (atoms with equal similarity, to float32 precision, may swap)
+      const expected = bruteForce(corpus, corpus.vectors[7]!, 5);
+      for (const [i, hit] of exact.entries()) {
+        t.true(Math.abs(hit.similarity - expected[i]!.similarity) < 1e-5);
+      }
     } finally {
       await db.orm.em
         .getConnection()
