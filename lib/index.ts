@@ -66,22 +66,16 @@ export {
   type StepOutput,
   step,
 } from './core/step.js';
-// Flow control
 export {
-  type BatchOptions,
   type BoundedQueue,
   type BoundedQueueOptions,
   type BoundedQueueSnapshot,
-  batch,
   boundedQueue,
-  type ConcurrentProject,
   isQueueClosedError,
-  type MapConcurrentOptions,
-  mapConcurrent,
   QueueClosedError,
   type QueueFullMode,
   type TryReadResult,
-} from './flow/flow.js';
+} from './flow/bounded-queue.js';
 // Observability
 export {
   type LogEvent,
@@ -97,6 +91,8 @@ export {
 } from './observability/telemetry.js';
 // Resilience operators
 export { type BackoffOptions, type BackoffStrategy, backoff } from './operators/backoff.js';
+// Flow control
+export { type BatchOptions, batch } from './operators/batch.js';
 export {
   type Bulkhead,
   type BulkheadEvent,
@@ -132,6 +128,11 @@ export {
   fallback,
 } from './operators/fallback.js';
 export { type HedgeEvent, type HedgeOptions, hedge } from './operators/hedge.js';
+export {
+  type ConcurrentProject,
+  type MapConcurrentOptions,
+  mapConcurrent,
+} from './operators/map-concurrent.js';
 export { type ErrorClass, type ErrorFilter, policy } from './operators/policy.js';
 export {
   createRateLimiter,

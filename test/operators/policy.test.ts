@@ -1,6 +1,7 @@
 import test from 'ava';
 import { expectTypeOf } from 'expect-type';
 import { identity, type MonoTypeOperatorFunction, type Observable, of, tap } from 'rxjs';
+import * as resilience from '../../lib/index.js';
 import { BulkheadRejectedError, bulkhead, createBulkhead } from '../../lib/operators/bulkhead.js';
 import {
   BrokenCircuitError,
@@ -11,7 +12,6 @@ import { fallback } from '../../lib/operators/fallback.js';
 import { hedge } from '../../lib/operators/hedge.js';
 import { policy } from '../../lib/operators/policy.js';
 import { createRateLimiter, rateLimit } from '../../lib/operators/rate-limit.js';
-import * as resilience from '../../lib/operators/resilience.js';
 import { retry } from '../../lib/operators/retry.js';
 import { TimeoutError, timeout } from '../../lib/operators/timeout.js';
 import { testScheduler } from './_resilience.js';
@@ -100,7 +100,7 @@ test('types: every operator is a MonoTypeOperatorFunction usable in a policy lis
   t.pass();
 });
 
-test('the resilience barrel exports every operator and error guard', (t) => {
+test('the package root exports every resilience operator and error guard', (t) => {
   for (const name of [
     'backoff',
     'retry',
