@@ -19,7 +19,6 @@ import {
   startStepSpan,
   wrap,
 } from './execute.js';
-import { isPromiseLike } from './from-work.js';
 import type { Failure, Outcome } from './outcome.js';
 import type { PipelineOptions, StreamOptions } from './pipeline.js';
 import { checkSource, pullSource, release, type Source, type Window } from './pull.js';
