@@ -9,9 +9,26 @@ import {
   type UpDownCounter,
 } from '@opentelemetry/api';
 
-/** Instrumentation scope name used for the library's tracer and meter. */
+/**
+ * Instrumentation scope name used for the library's tracer and meter.
+ *
+ * @example
+ * ```ts
+ * import { INSTRUMENTATION_NAME } from '@hartonomous/pipelines';
+ * // e.g. keep the library's spans in a view of their own
+ * const isOurs = (scope: { name: string }) => scope.name === INSTRUMENTATION_NAME;
+ * ```
+ */
 export const INSTRUMENTATION_NAME = '@hartonomous/pipelines';
-/** Instrumentation scope version. */
+/**
+ * Instrumentation scope version (the package version).
+ *
+ * @example
+ * ```ts
+ * import { INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION } from '@hartonomous/pipelines';
+ * console.log(`${INSTRUMENTATION_NAME}@${INSTRUMENTATION_VERSION}`);
+ * ```
+ */
 export const INSTRUMENTATION_VERSION = '0.1.0';
 
 /**

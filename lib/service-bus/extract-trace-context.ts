@@ -9,9 +9,25 @@ import {
   trace,
 } from '@opentelemetry/api';
 
-/** Application property that carries the W3C `traceparent` on Service Bus messages. */
+/**
+ * Application property that carries the W3C `traceparent` on Service Bus messages.
+ *
+ * @example
+ * ```ts
+ * import { DIAGNOSTIC_ID } from '@hartonomous/pipelines/service-bus';
+ * const traceparentOf = (m: { applicationProperties?: Record<string, unknown> }) => m.applicationProperties?.[DIAGNOSTIC_ID];
+ * ```
+ */
 export const DIAGNOSTIC_ID = 'Diagnostic-Id';
-/** Application property that carries the W3C `tracestate` beside {@link DIAGNOSTIC_ID}. */
+/**
+ * Application property that carries the W3C `tracestate` beside {@link DIAGNOSTIC_ID}.
+ *
+ * @example
+ * ```ts
+ * import { TRACESTATE } from '@hartonomous/pipelines/service-bus';
+ * const tracestateOf = (m: { applicationProperties?: Record<string, unknown> }) => m.applicationProperties?.[TRACESTATE];
+ * ```
+ */
 export const TRACESTATE = 'tracestate';
 
 const TRACEPARENT = /^([\da-f]{2})-([\da-f]{32})-([\da-f]{16})-([\da-f]{2})$/;

@@ -20,7 +20,15 @@ import {
 import type { SettleAction, SettleOutcome } from './settle-by.js';
 import type { ReceivedItem, ServiceBusSource } from './source.js';
 
-/** Name of the first step of a {@link serviceBusWorker}'s pipeline (it unwraps the message). */
+/**
+ * Name of the first step of a {@link serviceBusWorker}'s pipeline (it unwraps the message).
+ *
+ * @example
+ * ```ts
+ * import { RECEIVE_STEP } from '@hartonomous/pipelines/service-bus';
+ * const failedOnReceive = (failedStep: string) => failedStep === RECEIVE_STEP;
+ * ```
+ */
 export const RECEIVE_STEP = 'servicebus.receive';
 
 /**
