@@ -1,5 +1,5 @@
 /**
- * Ingest the text files of a folder: every .md and .txt file under it (recursively), split into
+ * Ingest the text files of a folder: every text file under it (recursively, as `hartonomous ingest` reads them), split into
  * paragraphs, deduplicated, embedded with the built-in local embedder and stored with their
  * outbox events. Progress on stderr, then the report. Run it twice: the second run adds nothing
  * and reports every paragraph as a duplicate.
@@ -11,9 +11,9 @@
  * unique schema on DATABASE_URL, dropped at the end, or an in-memory PGlite.
  */
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
-import { extname, join, relative, resolve } from 'node:path';
-import { type AtomInput, ingest } from '@hartonomous/pipelines/atoms';
+import { join, relative, resolve } from 'node:path';
+import { ingest } from '@hartonomous/pipelines/atoms';
+import { textAtoms } from '@hartonomous/pipelines/cli';
 import { openDatabase } from '@hartonomous/pipelines/postgres';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -21,46 +21,6 @@ const folder = resolve(process.argv[2] ?? join(root, 'examples', 'corpus'));
 const smoke = Boolean(process.env.SMOKE);
 const url = process.env.DATABASE_URL || undefined;
 
-/** Every .md and .txt file under `dir`, sorted; hidden folders and node_modules skipped. */
-async function textFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  const entries = await readdir(dir, { withFileTypes: true });
-  entries.sort((a, b) => a.name.localeCompare(b.name));
-  for (const entry of entries) {
-    if (entry.name.startsWith('.') || entry.name === 'node_modules') continue;
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...(await textFiles(path)));
-    else if (entry.isFile() && ['.md', '.txt'].includes(extname(entry.name))) out.push(path);
-  }
-  return out;
-}
-
-/** The paragraphs of the files (blocks between blank lines), with `file:line` as the source. */
-async function* paragraphs(files: readonly string[]): AsyncGenerator<AtomInput> {
-  for (const file of files) {
-    const lines = (await readFile(file, 'utf8')).split(/\r?\n/);
-    let block: string[] = [];
-    let start = 0;
-    for (let i = 0; i <= lines.length; i++) {
-      const line = lines[i];
-      if (line !== undefined && line.trim() !== '') {
-        if (block.length === 0) start = i + 1;
-        block.push(line.trimEnd());
-        continue;
-      }
-      if (block.length > 0) {
-        yield {
-          content: block.join('\n'),
-          contentType: file.endsWith('.md') ? 'text/markdown' : 'text/plain',
-          sourceId: `${relative(root, file)}:${start}`,
-        };
-      }
-      block = [];
-    }
-  }
-}
-
-const files = await textFiles(folder);
 // SMOKE: a schema of its own on the server (dropped below), or a database in memory
 const schema =
   smoke && url ? `example_${process.pid}_${randomBytes(3).toString('hex')}` : undefined;
@@ -68,7 +28,7 @@ const db = url
   ? await openDatabase({ url, ...(schema ? { schema } : {}) })
   : await openDatabase({ dataDir: smoke ? 'memory://' : join(root, '.data', 'example') });
 console.log(
-  `ingesting ${files.length} files from ${relative(process.cwd(), folder) || '.'} into ${db.backend}${
+  `ingesting the text files of ${relative(process.cwd(), folder) || '.'} into ${db.backend}${
     schema ? ` (schema ${schema})` : ''
   }`,
 );
@@ -77,7 +37,7 @@ const ac = new AbortController();
 const stop = (): void => ac.abort();
 process.once('SIGINT', stop);
 try {
-  const report = await ingest(paragraphs(files), {
+  const report = await ingest(await textAtoms([folder], { cwd: root }), {
     db,
     batchSize: 64,
     signal: ac.signal,

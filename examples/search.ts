@@ -10,15 +10,9 @@
  * end, or an in-memory PGlite.
  */
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
-import {
-  Atom,
-  type AtomInput,
-  ingest,
-  localEmbedder,
-  searchSimilar,
-} from '@hartonomous/pipelines/atoms';
+import { join } from 'node:path';
+import { Atom, ingest, localEmbedder, searchSimilar } from '@hartonomous/pipelines/atoms';
+import { textAtoms } from '@hartonomous/pipelines/cli';
 import { openDatabase } from '@hartonomous/pipelines/postgres';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -26,29 +20,6 @@ const query =
   process.argv.slice(2).join(' ') || 'what to do when a consumer is slower than the producer';
 const smoke = Boolean(process.env.SMOKE);
 const url = process.env.DATABASE_URL || undefined;
-
-/** The paragraphs of the example corpus (blocks between blank lines), `file:line` as source. */
-async function* corpus(): AsyncGenerator<AtomInput> {
-  const dir = join(root, 'examples', 'corpus');
-  for (const name of (await readdir(dir)).filter((f) => f.endsWith('.md')).sort()) {
-    const lines = (await readFile(join(dir, name), 'utf8')).split(/\r?\n/);
-    let block: string[] = [];
-    let start = 0;
-    for (let i = 0; i <= lines.length; i++) {
-      const line = lines[i];
-      if (line !== undefined && line.trim() !== '') {
-        if (block.length === 0) start = i + 1;
-        block.push(line.trimEnd());
-        continue;
-      }
-      if (block.length > 0) {
-        const sourceId = `${relative(root, join(dir, name))}:${start}`;
-        yield { content: block.join('\n'), contentType: 'text/markdown', sourceId };
-      }
-      block = [];
-    }
-  }
-}
 
 const schema =
   smoke && url ? `example_${process.pid}_${randomBytes(3).toString('hex')}` : undefined;
@@ -60,7 +31,13 @@ try {
   const stored = await db.orm.em.fork().count(Atom, { embeddingModel: embedder.model });
   if (stored === 0) {
     console.log('the database holds no atoms yet: ingesting examples/corpus first');
-    const report = await ingest(corpus(), { db, embedder });
+    const report = await ingest(
+      await textAtoms([join(root, 'examples', 'corpus')], { cwd: root }),
+      {
+        db,
+        embedder,
+      },
+    );
     console.log(
       `  ${report.added} atoms added, ${report.duplicates} duplicates, ${report.failed} failed`,
     );

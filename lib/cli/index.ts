@@ -30,4 +30,6 @@ export {
   PathNotFoundError,
   UsageError,
 } from './errors.js';
+export type { SplitMode } from './parse-command-line.js';
 export { run } from './run.js';
+export { type TextAtomsOptions, textAtoms } from './text-atoms.js';

@@ -10,7 +10,15 @@ export type CommandName = 'ingest' | 'search' | 'stats' | 'migrate';
 /** The commands, in the order the usage lists them. @internal */
 export const COMMANDS: readonly CommandName[] = ['ingest', 'search', 'stats', 'migrate'];
 
-/** How `ingest` cuts files into atoms. @internal */
+/**
+ * How files are cut into atoms: runs of non-blank lines, every non-blank line, or whole files.
+ *
+ * @example
+ * ```ts
+ * import type { SplitMode } from '@hartonomous/pipelines/cli';
+ * const split: SplitMode = 'paragraph';
+ * ```
+ */
 export type SplitMode = 'paragraph' | 'file' | 'line';
 
 /** Which embedder turns text into vectors. @internal */

@@ -1,0 +1,45 @@
+import type { AtomInput } from '../atoms/ingest-steps.js';
+import { findTextFiles } from './find-text-files.js';
+import type { SplitMode } from './parse-command-line.js';
+import { readAtoms } from './read-atoms.js';
+
+/**
+ * Options of {@link textAtoms}.
+ */
+export interface TextAtomsOptions {
+  /** How files are cut into atoms. @default 'paragraph' */
+  split?: SplitMode;
+  /** Directory that relative paths and the `sourceId`s are relative to. @default process.cwd() */
+  cwd?: string;
+  /** Cancels the folder walk. @default none */
+  signal?: AbortSignal;
+}
+
+/**
+ * The atoms of text files and folders, as `hartonomous ingest` reads them: folders are walked
+ * recursively for text files (hidden entries, `node_modules` and symbolic links skipped), each
+ * file is read lazily and cut into paragraphs (or lines, or whole files), with `sourceId`
+ * `<file>:<line>` and a content type by extension. Binary, non-UTF-8 and empty files are skipped.
+ *
+ * @param paths - files and folders
+ * @param options - split mode, working directory, cancellation
+ * @returns an async iterable of atoms to pass to `ingest`
+ * @throws `PathNotFoundError` when a path does not exist
+ *
+ * @example
+ * ```ts
+ * import { ingest } from '@hartonomous/pipelines/atoms';
+ * import { textAtoms } from '@hartonomous/pipelines/cli';
+ * import { openDatabase } from '@hartonomous/pipelines/postgres';
+ *
+ * const db = await openDatabase();
+ * const report = await ingest(await textAtoms(['docs/']), { db });
+ * ```
+ */
+export async function textAtoms(
+  paths: readonly string[],
+  options: TextAtomsOptions = {},
+): Promise<AsyncGenerator<AtomInput>> {
+  const files = await findTextFiles(paths, options.cwd ?? process.cwd(), options.signal);
+  return readAtoms(files, options.split ?? 'paragraph').atoms;
+}
