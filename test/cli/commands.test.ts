@@ -13,8 +13,6 @@ import type { IngestCommandReport } from '../../lib/cli/ingest-command.js';
 import type { SearchCommandResult } from '../../lib/cli/search-command.js';
 import { migrations } from '../../lib/postgres/migrations/index.js';
 import { openDatabase } from '../../lib/postgres/open-database.js';
-import { SERVER_URL, serverUnavailableReason } from '../support/databases.js';
-import { startEmbeddingServer } from '../support/embedding-server.js';
 import {
   type CliTarget,
   CORPUS_DISTINCT,
@@ -25,7 +23,9 @@ import {
   runCli,
   tempDir,
   writeCorpus,
-} from './_support.js';
+} from '../support/cli-helpers.js';
+import { SERVER_URL, serverUnavailableReason } from '../support/databases.js';
+import { startEmbeddingServer } from '../support/embedding-server.js';
 
 const KNOWN_VERSION = migrations.at(-1)?.id ?? 0;
 const unavailable = await serverUnavailableReason();

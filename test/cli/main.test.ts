@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import type { IngestCommandReport } from '../../lib/cli/ingest-command.js';
+import { postgresTarget, tempDir } from '../support/cli-helpers.js';
 import { SERVER_URL, serverUnavailableReason } from '../support/databases.js';
 import { startEmbeddingServer } from '../support/embedding-server.js';
-import { postgresTarget, tempDir } from './_support.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const main = join(root, 'lib', 'cli', 'main.ts');

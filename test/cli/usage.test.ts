@@ -12,7 +12,7 @@ import { isPathNotFoundError } from '../../lib/cli/errors.js';
 import { findTextFiles } from '../../lib/cli/find-text-files.js';
 import { parseCommandLine } from '../../lib/cli/parse-command-line.js';
 import { splitText } from '../../lib/cli/split-text.js';
-import { runCli, tempDir, writeCorpus } from './_support.js';
+import { runCli, tempDir, writeCorpus } from '../support/cli-helpers.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;

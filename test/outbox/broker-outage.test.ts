@@ -4,9 +4,9 @@ import { ingest } from '../../lib/atoms/ingest.js';
 import { outboxHealth } from '../../lib/outbox/outbox-health.js';
 import { outboxRelay } from '../../lib/outbox/outbox-relay.js';
 import { serviceBusPublisher } from '../../lib/service-bus/publisher.js';
-import { fastClient } from '../service-bus/helpers.js';
 import { startAmqpPeer } from '../support/amqp-peer.js';
 import { databaseSuite } from '../support/databases.js';
+import { fastClient } from '../support/service-bus-helpers.js';
 
 const suite = await databaseSuite('outbox_outage');
 

@@ -11,7 +11,7 @@ import {
   serverUnavailableReason,
   uniqueSchema,
 } from '../support/databases.js';
-import { insertRows } from './helpers.js';
+import { insertRows } from '../support/outbox-helpers.js';
 
 const serverDown = await serverUnavailableReason();
 const serverTest = serverDown ? test.skip : test;

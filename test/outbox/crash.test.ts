@@ -6,7 +6,6 @@ import { outboxRelay } from '../../lib/outbox/outbox-relay.js';
 import type { Database } from '../../lib/postgres/database.js';
 import { openDatabase } from '../../lib/postgres/open-database.js';
 import { serviceBusPublisher } from '../../lib/service-bus/publisher.js';
-import { fastClient } from '../service-bus/helpers.js';
 import { type AmqpPeer, startAmqpPeer } from '../support/amqp-peer.js';
 import { runScript } from '../support/child-process.js';
 import {
@@ -15,7 +14,8 @@ import {
   serverUnavailableReason,
   uniqueSchema,
 } from '../support/databases.js';
-import { sql } from './helpers.js';
+import { sql } from '../support/outbox-helpers.js';
+import { fastClient } from '../support/service-bus-helpers.js';
 
 const serverDown = await serverUnavailableReason();
 const serverTest = serverDown ? test.skip : test;

@@ -9,7 +9,7 @@ import { outboxHealth } from '../../lib/outbox/outbox-health.js';
 import { outboxRelay } from '../../lib/outbox/outbox-relay.js';
 import { replayDeadOutbox } from '../../lib/outbox/replay-dead-outbox.js';
 import { databaseSuite } from '../support/databases.js';
-import { clearOutbox, insertRows } from './helpers.js';
+import { clearOutbox, insertRows } from '../support/outbox-helpers.js';
 
 const suite = await databaseSuite('outbox_order');
 

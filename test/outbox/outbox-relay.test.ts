@@ -11,8 +11,8 @@ import { outboxHealth } from '../../lib/outbox/outbox-health.js';
 import { outboxRelay } from '../../lib/outbox/outbox-relay.js';
 import { replayDeadOutbox } from '../../lib/outbox/replay-dead-outbox.js';
 import { databaseSuite } from '../support/databases.js';
+import { clearOutbox, insertRows, rowsById } from '../support/outbox-helpers.js';
 import { memoryLogger, memoryMeter } from '../support/telemetry.js';
-import { clearOutbox, insertRows, rowsById } from './helpers.js';
 
 const suite = await databaseSuite('outbox_relay');
 const now = { strategy: 'constant', baseMs: 0, maxMs: 0 } as const;

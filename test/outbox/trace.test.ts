@@ -13,11 +13,11 @@ import {
   serviceBusSource,
   serviceBusWorker,
 } from '../../lib/service-bus/index.js';
-import { fastClient, until } from '../service-bus/helpers.js';
 import { startAmqpPeer } from '../support/amqp-peer.js';
 import { databaseSuite } from '../support/databases.js';
+import { sql } from '../support/outbox-helpers.js';
+import { fastClient, until } from '../support/service-bus-helpers.js';
 import { memoryTracer } from '../support/telemetry.js';
-import { sql } from './helpers.js';
 
 // What an application's OpenTelemetry SDK would register (this test process only).
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());

@@ -2,7 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { ServiceBusClient } from '@azure/service-bus';
 import test from 'ava';
 import { startAmqpPeer } from '../support/amqp-peer.js';
-import { fastClient, until } from './helpers.js';
+import { fastClient, until } from '../support/service-bus-helpers.js';
 
 // Tests of the test double itself, through the real SDK: what the other tests rely on.
 

@@ -6,11 +6,11 @@ import type { IngestResult } from '../../lib/atoms/ingest-steps.js';
 import { localEmbedder } from '../../lib/atoms/local-embedder.js';
 import type { Outcome } from '../../lib/core/outcome.js';
 import type { SettleAction } from '../../lib/service-bus/settle-by.js';
-import { sql } from '../outbox/helpers.js';
 import { type AmqpPeer, startAmqpPeer } from '../support/amqp-peer.js';
 import { startAtomWorker } from '../support/atom-worker.js';
 import { databaseSuite } from '../support/databases.js';
-import { until } from './helpers.js';
+import { sql } from '../support/outbox-helpers.js';
+import { until } from '../support/service-bus-helpers.js';
 
 const suite = await databaseSuite('atom_worker');
 

@@ -10,7 +10,7 @@ import {
 import { LogEvents } from '../../lib/observability/log-events.js';
 import { serviceBusPublisher } from '../../lib/service-bus/index.js';
 import { startAmqpPeer } from '../support/amqp-peer.js';
-import { capturingLogger, fastClient, until } from './helpers.js';
+import { capturingLogger, fastClient, until } from '../support/service-bus-helpers.js';
 
 const TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 

@@ -11,8 +11,8 @@ import {
   serviceBusWorker,
 } from '../../lib/service-bus/index.js';
 import { type AmqpPeer, startAmqpPeer } from '../support/amqp-peer.js';
+import { fastClient, until } from '../support/service-bus-helpers.js';
 import { memoryMeter, memoryTracer } from '../support/telemetry.js';
-import { fastClient, until } from './helpers.js';
 
 interface Job {
   id: string;

@@ -10,7 +10,7 @@ import {
   settleBy,
 } from '../../lib/service-bus/index.js';
 import { type AmqpPeer, startAmqpPeer } from '../support/amqp-peer.js';
-import { fastClient, until } from './helpers.js';
+import { fastClient, until } from '../support/service-bus-helpers.js';
 
 async function fill(peer: AmqpPeer, queue: string, ids: string[]): Promise<void> {
   const publisher = serviceBusPublisher({

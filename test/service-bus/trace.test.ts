@@ -9,7 +9,7 @@ import {
   serviceBusSource,
 } from '../../lib/service-bus/index.js';
 import { startAmqpPeer } from '../support/amqp-peer.js';
-import { fastClient } from './helpers.js';
+import { fastClient } from '../support/service-bus-helpers.js';
 
 // This test process needs an active-context manager for `context.with`; the library registers none.
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { knex } from '@mikro-orm/postgresql';
 import type { CliIo } from '../../lib/cli/cli-io.js';
 import { run } from '../../lib/cli/run.js';
-import { SERVER_URL, uniqueSchema } from '../support/databases.js';
+import { SERVER_URL, uniqueSchema } from './databases.js';
 
 /** What a run printed and returned. */
 export interface CliResult {
