@@ -84,7 +84,7 @@ test('the process exits by itself after using an embedded database', async (t) =
 serverTest('Ctrl-C stops an ingest cleanly: partial report on stdout, exit 130', async (t) => {
   const target = postgresTarget('sigint');
   const corpus = await tempDir('sigint');
-  const server = await startEmbeddingServer({ dimensions: 384, latencyMs: 100 });
+  const server = await startEmbeddingServer({ dimensions: 384, latencyMs: 300 });
   try {
     await writeFile(
       join(corpus.dir, 'big.txt'),
