@@ -19,7 +19,6 @@ import {
   writeCorpus,
 } from '../support/cli-helpers.js';
 import { serverUnavailableReason } from '../support/databases.js';
-import { startEmbeddingServer } from '../support/embedding-server.js';
 
 const unavailable = await serverUnavailableReason();
 const serverTest = unavailable ? test.skip : test;
