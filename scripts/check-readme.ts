@@ -7,6 +7,7 @@
  *   npm run check:readme                       build, type-check every block, run the runnable ones
  *   npm run check:readme -- --no-run           type-check only (what `npm test` does)
  *   npm run check:readme -- --only "Sagas"     only blocks under headings containing the text
+ *   npm run check:readme -- --show             print what each block printed
  *   tsx scripts/check-readme.ts --file X.md    another Markdown file (run `npm run build` first)
  *
  * Markers, on the line before a block (see scripts/readme-blocks.ts): `<!-- fragment: why -->`
@@ -48,6 +49,7 @@ const { values } = parseArgs({
     only: { type: 'string' },
     timeout: { type: 'string', default: '120' },
     'max-fragments': { type: 'string', default: String(MAX_FRAGMENTS) },
+    show: { type: 'boolean', default: false },
   },
 });
 const file = resolve(values.file);
@@ -176,6 +178,8 @@ async function runBlocks(blocks: readonly ReadmeBlock[]): Promise<void> {
           problems.push(`${where(b)}: exited with status ${r.code}\n    ${tail}`);
         } else {
           console.log(`ok ${where(b)} ${((Date.now() - started) / 1000).toFixed(1)} s`);
+          if (values.show)
+            console.log(`    ${`${r.stdout}${r.stderr}`.trimEnd().split('\n').join('\n    ')}`);
         }
       } finally {
         await database?.drop();
