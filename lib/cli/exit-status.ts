@@ -21,9 +21,14 @@
  * ```
  */
 export const EXIT = {
+  /** 0: done; every item was stored or found to be a duplicate. */
   ok: 0,
+  /** 1: an error stopped the run. */
   error: 1,
+  /** 2: the command line is wrong. */
   usage: 2,
+  /** 3: some items failed or some paths were missing; the rest was stored. */
   itemsFailed: 3,
+  /** 130: interrupted. */
   interrupted: 130,
 } as const;
