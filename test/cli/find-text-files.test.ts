@@ -207,7 +207,7 @@ test('property: the walk lists exactly the files git does not ignore', async (t)
         await remove();
       }
     }),
-    { numRuns: 60 },
+    { numRuns: 40 },
   );
   t.pass();
 });
