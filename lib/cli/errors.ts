@@ -120,3 +120,90 @@ export class DatabaseNotFoundError extends PipelineError {
  */
 export const isDatabaseNotFoundError: (e: unknown) => e is DatabaseNotFoundError =
   errorGuard<DatabaseNotFoundError>('DATABASE_NOT_FOUND');
+
+/**
+ * A database URL given to the command line (`--db`, or `DATABASE_URL` in the environment)
+ * cannot be used: not a URL, not `postgres://` or `postgresql://`, no database name, or a
+ * malformed `%`-escape. The message names where the URL came from and what is wrong, never
+ * the URL itself (it may hold a password). The CLI exits with 1.
+ *
+ * @example
+ * ```ts
+ * import { InvalidDatabaseUrlError, isInvalidDatabaseUrlError } from '@hartonomous/pipelines/cli';
+ *
+ * const e = new InvalidDatabaseUrlError('DATABASE_URL', 'the password has a malformed %-escape');
+ * isInvalidDatabaseUrlError(e) && console.error(e.message);
+ * ```
+ */
+export class InvalidDatabaseUrlError extends PipelineError {
+  readonly code = 'INVALID_DATABASE_URL' as const;
+  /**
+   * @param source - where the URL came from: `'--db'` or `'DATABASE_URL'`
+   * @param problem - what is wrong with it
+   */
+  constructor(
+    readonly source: string,
+    readonly problem: string,
+  ) {
+    super(`${source} is not a usable PostgreSQL URL: ${problem}`);
+  }
+}
+
+/**
+ * Guard for {@link InvalidDatabaseUrlError}.
+ * @param e - any caught value
+ * @returns whether `e` is an {@link InvalidDatabaseUrlError}
+ * @example
+ * ```ts
+ * import { InvalidDatabaseUrlError, isInvalidDatabaseUrlError } from '@hartonomous/pipelines/cli';
+ * isInvalidDatabaseUrlError(new InvalidDatabaseUrlError('--db', 'not a URL')); // true
+ * ```
+ */
+export const isInvalidDatabaseUrlError: (e: unknown) => e is InvalidDatabaseUrlError =
+  errorGuard<InvalidDatabaseUrlError>('INVALID_DATABASE_URL');
+
+/**
+ * Checks a PostgreSQL URL before anything connects with it, so a typo is one clear line
+ * rather than a driver's `URIError: URI malformed`.
+ *
+ * @param url - the URL
+ * @param source - where it came from, for the message: `'--db'` or `'DATABASE_URL'`
+ * @throws {@link InvalidDatabaseUrlError} when it is not a URL, not `postgres:` or
+ *   `postgresql:`, names no database, or holds a malformed `%`-escape
+ * @internal
+ */
+export function checkDatabaseUrl(url: string, source: string): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new InvalidDatabaseUrlError(source, 'not a URL (e.g. postgres://user@host:5432/db)');
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+    throw new InvalidDatabaseUrlError(
+      source,
+      `it must start with postgres:// or postgresql://, not ${parsed.protocol}//`,
+    );
+  }
+  const parts: [string, string][] = [
+    ['user name', parsed.username],
+    ['password', parsed.password],
+    ['database name', parsed.pathname.slice(1)],
+  ];
+  for (const [part, value] of parts) {
+    try {
+      decodeURIComponent(value);
+    } catch {
+      throw new InvalidDatabaseUrlError(
+        source,
+        `the ${part} holds a malformed %-escape (write a literal % as %25)`,
+      );
+    }
+  }
+  if (parsed.pathname === '' || parsed.pathname === '/') {
+    throw new InvalidDatabaseUrlError(
+      source,
+      'it names no database (e.g. postgres://user@host:5432/db)',
+    );
+  }
+}

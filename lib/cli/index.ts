@@ -24,12 +24,15 @@
 export type { CliIo, CliStream } from './cli-io.js';
 export {
   DatabaseNotFoundError,
+  InvalidDatabaseUrlError,
   isDatabaseNotFoundError,
+  isInvalidDatabaseUrlError,
   isPathNotFoundError,
   isUsageError,
   PathNotFoundError,
   UsageError,
 } from './errors.js';
+export { EXIT } from './exit-status.js';
 export type { SplitMode } from './parse-command-line.js';
 export { run } from './run.js';
 export { type TextAtomsOptions, textAtoms } from './text-atoms.js';

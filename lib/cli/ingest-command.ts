@@ -2,14 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { type IngestionReport, ingest } from '../atoms/ingest.js';
 import type { CliIo } from './cli-io.js';
-import { UsageError } from './errors.js';
+import { type PathNotFoundError, UsageError } from './errors.js';
+import { EXIT } from './exit-status.js';
 import { findTextFiles } from './find-text-files.js';
 import { formatBytes, formatCount, formatDuration, formatRate } from './format.js';
 import { makeEmbedder } from './make-embedder.js';
 import { openCliDatabase } from './open-cli-database.js';
 import type { CliOptions, SplitMode } from './parse-command-line.js';
 import { progressReporter } from './progress-reporter.js';
-import { readAtoms, type SkippedFile } from './read-atoms.js';
+import { MAX_FILE_BYTES, readAtoms, type SkippedFile } from './read-atoms.js';
 
 /**
  * What `ingest --json` prints: the library's {@link IngestionReport} plus what the command
@@ -25,6 +26,8 @@ export interface IngestCommandReport extends IngestionReport {
   readonly files: number;
   /** Files not read (binary, empty, ...), with reasons. */
   readonly skipped: readonly SkippedFile[];
+  /** Paths given that do not exist or cannot be read, with reasons (the others were read). */
+  readonly missing: readonly { readonly path: string; readonly reason: string }[];
   /** `'postgres'` or `'pglite'`. */
   readonly backend: string;
   /** Server URL without password, or the PGlite folder. */
@@ -42,7 +45,9 @@ export interface IngestCommandReport extends IngestionReport {
  * @param paths - files and folders
  * @param options - the parsed options
  * @param io - streams, environment, cancellation
- * @returns the exit status: 0, or 130 when interrupted
+ * @returns the exit status: 0 every item stored (or a duplicate), 3 some items failed or some
+ *   paths were missing, 130 interrupted
+ * @throws the {@link PathNotFoundError} of the first path when no path given exists
  * @internal
  */
 export async function ingestCommand(
@@ -52,12 +57,25 @@ export async function ingestCommand(
 ): Promise<number> {
   if (paths.length === 0)
     throw new UsageError('ingest needs at least one file or folder', 'ingest');
-  const files = await findTextFiles(paths, io.cwd ?? process.cwd(), io.signal);
+  const { files, missing } = await findTextFiles(paths, {
+    cwd: io.cwd ?? process.cwd(),
+    include: options.include,
+    exclude: options.exclude,
+    gitignore: options.gitignore,
+    ...(io.signal ? { signal: io.signal } : {}),
+  });
+  if (missing.length === paths.length && missing[0]) throw missing[0];
+  for (const m of missing) io.stderr.write(`warning: ${m.message} (skipped)\n`);
   const { db, location } = await openCliDatabase(options, io, { migrate: true, mustExist: false });
   let embedding: ReturnType<typeof makeEmbedder> | undefined;
   try {
     embedding = makeEmbedder(options, db.embeddingDimensions, io);
-    const { atoms, tally } = readAtoms(files, options.split);
+    const { atoms, tally } = readAtoms(files, {
+      split: options.split,
+      ...(options.maxBytes !== undefined
+        ? { maxFileBytes: Math.max(MAX_FILE_BYTES, options.maxBytes) }
+        : {}),
+    });
     if (!options.quiet) {
       io.stderr.write(
         `ingesting ${formatCount(files.length)} file${files.length === 1 ? '' : 's'} (${formatBytes(
@@ -76,6 +94,7 @@ export async function ingestCommand(
         owner,
         embedder: embedding.embedder,
         ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+        ...(options.maxBytes !== undefined ? { maxContentBytes: options.maxBytes } : {}),
         ...(io.signal ? { signal: io.signal } : {}),
         ...(progress ? { onProgress: (p) => progress.update(p) } : {}),
       });
@@ -89,6 +108,7 @@ export async function ingestCommand(
       split: options.split,
       files: tally.files,
       skipped: tally.skipped,
+      missing: missing.map((m) => ({ path: m.path, reason: m.reason })),
       backend: db.backend,
       location,
       schema: db.schema,
@@ -98,7 +118,11 @@ export async function ingestCommand(
     io.stdout.write(
       options.json ? `${JSON.stringify(result, null, 2)}\n` : formatIngestReport(result),
     );
-    return interrupted ? 130 : 0;
+    return interrupted
+      ? EXIT.interrupted
+      : report.failed > 0 || missing.length > 0
+        ? EXIT.itemsFailed
+        : EXIT.ok;
   } finally {
     embedding?.close();
     await db.close();
@@ -121,7 +145,13 @@ export function formatIngestReport(r: IngestCommandReport): string {
   lines.push(
     r.interrupted
       ? 'interrupted: partial report (what was stored stays stored; run again to continue)'
-      : 'ingest complete',
+      : r.failed > 0 || r.missing.length > 0
+        ? `ingest finished with failures: ${formatCount(r.failed)} item${r.failed === 1 ? '' : 's'} failed${
+            r.missing.length > 0
+              ? `, ${formatCount(r.missing.length)} path${r.missing.length === 1 ? '' : 's'} missing`
+              : ''
+          } (exit status 3)`
+        : 'ingest complete',
   );
   const row = (label: string, value: string): void => {
     lines.push(`  ${label.padEnd(12)}${value}`);
@@ -153,6 +183,10 @@ export function formatIngestReport(r: IngestCommandReport): string {
   if (r.skipped.length > 0) {
     lines.push('skipped files:');
     for (const s of r.skipped) lines.push(`  ${s.file}: ${s.reason}`);
+  }
+  if (r.missing.length > 0) {
+    lines.push('missing paths:');
+    for (const m of r.missing) lines.push(`  ${m.path}: ${m.reason}`);
   }
   return `${lines.join('\n')}\n`;
 }

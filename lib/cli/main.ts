@@ -2,12 +2,14 @@
 /**
  * The `hartonomous` executable: a thin wrapper running {@link run} with the process's streams,
  * environment and a signal that Ctrl-C (SIGINT) or SIGTERM aborts. A second Ctrl-C exits at
- * once with status 130.
+ * once with status 130. It loads only the parser until a command runs, so `--help` and
+ * `--version` work without the optional peer dependencies.
  *
  * @module
  */
 
 import { CancelledError } from '../core/errors.js';
+import { run } from './run.js';
 
 const controller = new AbortController();
 let interrupts = 0;
@@ -31,25 +33,13 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
 });
 
 try {
-  // loaded here so that a missing optional peer dependency becomes one clear line
-  const { run } = await import('./run.js');
+  // run() never throws: every error is already an exit status and a message
   process.exitCode = await run(process.argv.slice(2), {
     stdout: process.stdout,
     stderr: process.stderr,
     env: process.env,
     signal: controller.signal,
   });
-} catch (e) {
-  const missing =
-    typeof e === 'object' &&
-    e !== null &&
-    (e as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND';
-  process.stderr.write(
-    missing
-      ? `error: ${e instanceof Error ? e.message : String(e)}\nthe command line needs the optional peer dependencies: npm i @mikro-orm/core @mikro-orm/postgresql @electric-sql/pglite @electric-sql/pglite-pgvector\n`
-      : `error: ${e instanceof Error ? e.message : String(e)}\n`,
-  );
-  process.exitCode = 1;
 } finally {
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { Database } from '../postgres/database.js';
 import { DEFAULT_DATA_DIR, openDatabase, redactUrl } from '../postgres/open-database.js';
 import type { CliIo } from './cli-io.js';
-import { DatabaseNotFoundError } from './errors.js';
+import { checkDatabaseUrl, DatabaseNotFoundError } from './errors.js';
 import type { CliOptions } from './parse-command-line.js';
 
 /**
@@ -44,6 +44,7 @@ export async function openCliDatabase(
     ...(io.signal ? { signal: io.signal } : {}),
   };
   if (url !== undefined) {
+    checkDatabaseUrl(url, options.db !== undefined ? '--db' : 'DATABASE_URL');
     return { db: await openDatabase({ ...common, url }), location: redactUrl(url) };
   }
   const given = options.dataDir ?? DEFAULT_DATA_DIR;

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { UsageError } from './errors.js';
+import { closestMatch } from './closest-match.js';
+import { checkDatabaseUrl, UsageError } from './errors.js';
 
 /**
  * The commands of the `hartonomous` command line.
@@ -39,6 +40,10 @@ export interface OptionSpec {
   readonly choices?: readonly string[];
   /** Integer bounds, for numeric options. */
   readonly integer?: { readonly min: number; readonly max: number };
+  /** May be given several times; every value is kept. */
+  readonly multiple?: boolean;
+  /** A byte size: an integer with an optional unit (`512KiB`, `4MiB`, `1GiB`). */
+  readonly bytes?: { readonly min: number; readonly max: number };
 }
 
 const DB_COMMANDS: readonly CommandName[] = COMMANDS;
@@ -99,6 +104,32 @@ export const OPTION_SPECS = {
     help: 'embedding dimensions; fixed when the database is created (default: the stored value, else 384)',
     commands: ['ingest', 'search', 'migrate'],
     integer: { min: 1, max: 16_000 },
+  },
+  include: {
+    type: 'string',
+    value: '<glob>',
+    help: "in folders, read only files matching this glob (repeatable; a glob without '/' matches at any depth) (default: files with a text extension)",
+    commands: ['ingest'],
+    multiple: true,
+  },
+  exclude: {
+    type: 'string',
+    value: '<glob>',
+    help: 'in folders, skip files and folders matching this glob (repeatable)',
+    commands: ['ingest'],
+    multiple: true,
+  },
+  'no-gitignore': {
+    type: 'boolean',
+    help: 'read files that .gitignore files ignore (default: honour every .gitignore, nested ones and ! negations included)',
+    commands: ['ingest'],
+  },
+  'max-bytes': {
+    type: 'string',
+    value: '<size>',
+    help: 'largest atom in bytes, e.g. 4MiB; a larger piece fails as ContentTooLargeError (default: 1MiB)',
+    commands: ['ingest'],
+    bytes: { min: 1, max: 1024 * 1024 * 1024 },
   },
   'batch-size': {
     type: 'string',
@@ -162,6 +193,10 @@ export interface CliOptions {
   readonly embedModel?: string;
   readonly dimensions?: number;
   readonly batchSize?: number;
+  readonly include: readonly string[];
+  readonly exclude: readonly string[];
+  readonly gitignore: boolean;
+  readonly maxBytes?: number;
   readonly quiet: boolean;
   readonly k: number;
   readonly json: boolean;
@@ -208,6 +243,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
 
   const positionals: string[] = [];
   const values = new Map<string, string | true>();
+  const lists = new Map<string, string[]>();
   const given: { name: string; rawName: string }[] = [];
   let command: CommandName | 'help' | undefined;
   for (const token of tokens) {
@@ -232,6 +268,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
           );
         }
         values.set(token.name, value);
+        if (spec.multiple) lists.set(token.name, [...(lists.get(token.name) ?? []), value]);
       }
     }
   }
@@ -247,7 +284,22 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
 
   for (const { name, rawName } of given) {
     const spec = specs[name];
-    if (!spec) throw new UsageError(`unknown option '${rawName}'`, command);
+    if (!spec) {
+      const names = Object.entries(specs)
+        .filter(
+          ([, s]) =>
+            s.commands === 'all' ||
+            (command === undefined
+              ? s.commands === 'top'
+              : typeof s.commands !== 'string' && s.commands.includes(command)),
+        )
+        .map(([n]) => n);
+      const near = rawName.startsWith('--') ? closestMatch(name, names) : undefined;
+      throw new UsageError(
+        `unknown option '${rawName}'${near ? `; did you mean '--${near}'?` : ''}`,
+        command,
+      );
+    }
     // without a command every known option passes here: 'missing command' is reported below
     const allowed =
       command === undefined ||
@@ -294,6 +346,26 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
     }
     return n;
   };
+  const byteSize = (name: OptionName): number | undefined => {
+    const v = string(name);
+    if (v === undefined) return undefined;
+    const { min, max } = (specs[name] as OptionSpec).bytes ?? { min: 1, max: 2 ** 31 };
+    const n = parseByteSize(v);
+    if (n === undefined || n < min || n > max) {
+      throw new UsageError(
+        `--${name} must be a size from ${min} byte to 1GiB, like 1048576, 512KiB or 4MiB, got '${v}'`,
+        command as string,
+      );
+    }
+    return n;
+  };
+  const globs = (name: OptionName): string[] => {
+    const list = lists.get(name) ?? [];
+    if (list.some((g) => g.trim() === '')) {
+      throw new UsageError(`--${name} must not be empty`, command as string);
+    }
+    return list;
+  };
   const nonEmpty = (name: OptionName): string | undefined => {
     const v = string(name);
     if (v !== undefined && v.trim() === '') {
@@ -312,6 +384,10 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
     embedModel: nonEmpty('embed-model'),
     dimensions: integer('dimensions'),
     batchSize: integer('batch-size'),
+    include: globs('include'),
+    exclude: globs('exclude'),
+    gitignore: !values.has('no-gitignore'),
+    maxBytes: byteSize('max-bytes'),
     quiet: values.has('quiet'),
     k: integer('k') ?? 5,
     json: values.has('json'),
@@ -326,7 +402,39 @@ function commandOf(word: string): CommandName | 'help' {
   if (word === 'help' || (COMMANDS as readonly string[]).includes(word)) {
     return word as CommandName | 'help';
   }
-  throw new UsageError(`unknown command '${word}'`);
+  const near = closestMatch(word, [...COMMANDS, 'help']);
+  throw new UsageError(`unknown command '${word}'${near ? `; did you mean '${near}'?` : ''}`);
+}
+
+const UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
+};
+
+/**
+ * A byte size as the command line takes it: an integer with an optional binary unit
+ * (`B`, `K`/`KiB`, `M`/`MiB`, `G`/`GiB`, any case; `KB`, `MB` and `GB` mean the same as their
+ * `iB` forms). `1.5MiB` is allowed when it comes to whole bytes.
+ *
+ * @param text - e.g. `4MiB`
+ * @returns the bytes, or undefined when malformed
+ * @internal
+ */
+export function parseByteSize(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
+  const unit = UNITS[(m?.[2] ?? '').toLowerCase()];
+  if (!m || unit === undefined) return undefined;
+  const n = Number(m[1]) * unit;
+  return Number.isSafeInteger(n) ? n : undefined;
 }
 
 function knownCommand(command: CommandName | 'help' | undefined): CommandName | undefined {
@@ -340,20 +448,7 @@ function checkDatabaseOptions(options: CliOptions, command: CommandName): void {
       command,
     );
   }
-  if (options.db !== undefined) {
-    let url: URL | undefined;
-    try {
-      url = new URL(options.db);
-    } catch {
-      url = undefined;
-    }
-    if (!url || (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:')) {
-      throw new UsageError('--db must be a postgres:// or postgresql:// URL', command);
-    }
-    if (url.pathname === '' || url.pathname === '/') {
-      throw new UsageError('--db must name a database, e.g. postgres://user@host:5432/db', command);
-    }
-  }
+  if (options.db !== undefined) checkDatabaseUrl(options.db, '--db');
   if (options.schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(options.schema)) {
     throw new UsageError(
       `--schema must be a plain SQL identifier (letters, digits, _ and $), got '${options.schema}'`,

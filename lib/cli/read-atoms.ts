@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { AtomInput } from '../atoms/ingest-steps.js';
 import { contentTypeOf, type TextFile } from './find-text-files.js';
+import { formatBytes } from './format.js';
 import type { SplitMode } from './parse-command-line.js';
 import { splitText } from './split-text.js';
 
@@ -39,14 +40,17 @@ export interface ReadTally {
  * extension. Binary files (a NUL byte, or not UTF-8) are skipped and recorded, never failed.
  *
  * @param files - the files, from `findTextFiles`
- * @param split - how files are cut into atoms
+ * @param options - `split`: how files are cut into atoms; `maxFileBytes`: larger files are
+ *   skipped (default {@link MAX_FILE_BYTES})
  * @returns the atom source and the tally it keeps up to date
  * @internal
  */
 export function readAtoms(
   files: readonly TextFile[],
-  split: SplitMode,
+  options: { readonly split: SplitMode; readonly maxFileBytes?: number },
 ): { atoms: AsyncGenerator<AtomInput>; tally: ReadTally } {
+  const { split } = options;
+  const maxFileBytes = options.maxFileBytes ?? MAX_FILE_BYTES;
   const tally: ReadTally = {
     files: 0,
     skipped: [],
@@ -56,7 +60,7 @@ export function readAtoms(
   async function* atoms(): AsyncGenerator<AtomInput> {
     let before = 0;
     for (const file of files) {
-      const text = await readText(file, tally);
+      const text = await readText(file, tally, maxFileBytes);
       if (text !== undefined) {
         let any = false;
         const contentType = contentTypeOf(file.path);
@@ -81,12 +85,17 @@ export function readAtoms(
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-async function readText(file: TextFile, tally: ReadTally): Promise<string | undefined> {
+async function readText(
+  file: TextFile,
+  tally: ReadTally,
+  maxFileBytes: number,
+): Promise<string | undefined> {
   const skip = (reason: string): undefined => {
     tally.skipped.push({ file: file.name, reason });
     return undefined;
   };
-  if (file.size > MAX_FILE_BYTES) return skip('larger than 64 MiB');
+  const tooLarge = `larger than ${formatBytes(maxFileBytes)}`;
+  if (file.size > maxFileBytes) return skip(tooLarge);
   let bytes: Buffer;
   try {
     bytes = await readFile(file.path);
@@ -94,7 +103,7 @@ async function readText(file: TextFile, tally: ReadTally): Promise<string | unde
     const code = typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined;
     return skip(typeof code === 'string' ? code : 'unreadable');
   }
-  if (bytes.length > MAX_FILE_BYTES) return skip('larger than 64 MiB');
+  if (bytes.length > maxFileBytes) return skip(tooLarge);
   if (bytes.includes(0)) return skip('binary');
   try {
     return decoder.decode(bytes);

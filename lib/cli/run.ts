@@ -3,22 +3,32 @@ import { isPipelineError, messageOf } from '../core/errors.js';
 import { isSchemaOutdatedError } from '../postgres/errors.js';
 import type { CliIo } from './cli-io.js';
 import { isUsageError } from './errors.js';
-import { ingestCommand } from './ingest-command.js';
-import { migrateCommand } from './migrate-command.js';
-import { type CliOptions, type CommandName, parseCommandLine } from './parse-command-line.js';
-import { searchCommand } from './search-command.js';
-import { statsCommand } from './stats-command.js';
+import { EXIT } from './exit-status.js';
+import {
+  type CliOptions,
+  COMMANDS,
+  type CommandName,
+  parseCommandLine,
+} from './parse-command-line.js';
 import { BIN, usageOf } from './usage-of.js';
 
-const COMMAND_FUNCTIONS: Record<
-  CommandName,
-  (args: readonly string[], options: CliOptions, io: CliIo) => Promise<number>
-> = {
-  ingest: ingestCommand,
-  search: searchCommand,
-  stats: statsCommand,
-  migrate: migrateCommand,
+type CommandFunction = (args: readonly string[], options: CliOptions, io: CliIo) => Promise<number>;
+
+/**
+ * Each command's module, loaded only when that command runs: `--help`, `--version` and bad
+ * usage load nothing beyond the parser, so they work without the optional peer dependencies
+ * (MikroORM, PGlite, Azure) installed.
+ */
+const COMMAND_FUNCTIONS: Record<CommandName, () => Promise<CommandFunction>> = {
+  ingest: async () => (await import('./ingest-command.js')).ingestCommand,
+  search: async () => (await import('./search-command.js')).searchCommand,
+  stats: async () => (await import('./stats-command.js')).statsCommand,
+  migrate: async () => (await import('./migrate-command.js')).migrateCommand,
 };
+
+/** The optional peer dependencies the commands load. */
+const PEERS =
+  '@mikro-orm/core @mikro-orm/postgresql @electric-sql/pglite @electric-sql/pglite-pgvector';
 
 /**
  * Runs the `hartonomous` command line in-process and resolves with its exit status; it never
@@ -26,9 +36,12 @@ const COMMAND_FUNCTIONS: Record<
  * `io.stderr`.
  *
  * Commands: `ingest <path...>`, `search <text...>`, `stats`, `migrate`, `help [command]`;
- * `--help` on each, `--version`. Exit status: 0 done; 1 an error, printed as one line
- * `error: <message>` (with the stack under `--verbose`); 2 bad usage, printed with the usage
- * text; 130 cancelled by `io.signal` (an ingest prints its partial report first).
+ * `--help` on each, `--version`. Exit status ({@link EXIT}): 0 done, every item stored or a
+ * duplicate; 1 an error stopped the run, printed as one line `error: <message>` (with the
+ * stack under `--verbose`); 2 bad usage, printed with the usage text; 3 some items failed or
+ * some paths given were missing (the report lists them; the rest was stored); 130 cancelled
+ * by `io.signal` (an ingest prints its partial report first). With `--json`, an error is also
+ * printed on stdout as `{"error": {"name", "code", "message"}, "exitCode"}`.
  *
  * @param argv - the arguments, without `node` and the script (`process.argv.slice(2)`)
  * @param io - output streams, environment, working directory, cancellation
@@ -48,38 +61,85 @@ const COMMAND_FUNCTIONS: Record<
  * ```
  */
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
-  const verbose = argv.includes('--verbose');
+  const dashes = argv.indexOf('--');
+  const flags = dashes === -1 ? argv : argv.slice(0, dashes);
+  const verbose = flags.includes('--verbose');
+  const json = flags.includes('--json');
+  const fail = (e: unknown, exitCode: number, text: string): number => {
+    io.stderr.write(text);
+    if (json) io.stdout.write(`${JSON.stringify(errorJson(e, exitCode), null, 2)}\n`);
+    return exitCode;
+  };
   try {
     const parsed = parseCommandLine(argv);
     if (parsed.kind === 'help') {
       io.stdout.write(usageOf(parsed.command));
-      return 0;
+      return EXIT.ok;
     }
     if (parsed.kind === 'version') {
       io.stdout.write(`${versionOf()}\n`);
-      return 0;
+      return EXIT.ok;
     }
-    const code = await COMMAND_FUNCTIONS[parsed.command](parsed.positionals, parsed.options, io);
-    return io.signal?.aborted ? 130 : code;
+    const command = await COMMAND_FUNCTIONS[parsed.command]();
+    const code = await command(parsed.positionals, parsed.options, io);
+    return io.signal?.aborted ? EXIT.interrupted : code;
   } catch (e) {
     if (isUsageError(e)) {
-      io.stderr.write(`error: ${e.message}\n\n${usageOf(commandOf(e.command))}`);
-      return 2;
+      return fail(e, EXIT.usage, `error: ${e.message}\n\n${usageOf(commandOf(e.command))}`);
     }
     if (io.signal?.aborted) {
-      io.stderr.write('interrupted\n');
-      if (verbose) io.stderr.write(stackOf(e));
-      return 130;
+      return fail(e, EXIT.interrupted, `interrupted\n${verbose ? stackOf(e) : ''}`);
     }
-    io.stderr.write(`error: ${cliMessageOf(e)}\n`);
-    if (verbose) io.stderr.write(stackOf(e));
-    return 1;
+    const peer = missingPeerOf(e);
+    const hint = peer
+      ? `\n${BIN} needs the optional peer dependency ${peer} for this command: npm i ${PEERS}\n`
+      : '';
+    return fail(e, EXIT.error, `error: ${cliMessageOf(e)}\n${hint}${verbose ? stackOf(e) : ''}`);
   }
 }
 
+/**
+ * What `--json` prints for an error.
+ * @internal
+ */
+export interface CliErrorJson {
+  readonly error: {
+    /** The error's class name, e.g. `DatabaseUnavailableError`. */
+    readonly name: string;
+    /** The library's error code, when it is one of the library's errors. */
+    readonly code?: string;
+    /** The one-line message also printed on stderr. */
+    readonly message: string;
+  };
+  /** The exit status. */
+  readonly exitCode: number;
+}
+
+function errorJson(e: unknown, exitCode: number): CliErrorJson {
+  const name = e instanceof Error ? e.name : typeof e;
+  const code = isPipelineError(e)
+    ? e.code
+    : typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string'
+      ? (e as { code: string }).code
+      : undefined;
+  return {
+    error: { name, ...(code !== undefined ? { code } : {}), message: cliMessageOf(e) },
+    exitCode,
+  };
+}
+
+/** The optional peer a failed import was looking for, if that is what failed. */
+function missingPeerOf(e: unknown): string | undefined {
+  if (typeof e !== 'object' || e === null) return undefined;
+  if ((e as { code?: unknown }).code !== 'ERR_MODULE_NOT_FOUND') return undefined;
+  const m = /Cannot find (?:package|module) '((?:@[^/']+\/)?[^/']+)/.exec(messageOf(e));
+  const name = m?.[1];
+  return name && /^(@mikro-orm|@electric-sql|@azure|pg|knex)/.test(name) ? name : undefined;
+}
+
 function commandOf(name: string | undefined): CommandName | undefined {
-  return name === 'ingest' || name === 'search' || name === 'stats' || name === 'migrate'
-    ? name
+  return (COMMANDS as readonly (string | undefined)[]).includes(name)
+    ? (name as CommandName)
     : undefined;
 }
 

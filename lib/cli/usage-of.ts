@@ -14,8 +14,10 @@ const ABOUT: Record<CommandName, { synopsis: string; summary: string; details: s
     summary: 'ingest text files and folders as atoms (deduplicated, embedded, searchable)',
     details: [
       'Folders are read recursively: files with a text extension (.md, .txt, .rst, .csv, .json,',
-      'source code, ...) are ingested; hidden entries, node_modules and binary files are skipped.',
-      'Files named directly are ingested whatever their extension, unless binary.',
+      'source code, ...) or matching --include are ingested; hidden entries, node_modules, what',
+      '--exclude matches, what .gitignore files ignore and binary files are skipped. Files named',
+      'directly are ingested whatever their extension, unless binary. A path that does not exist',
+      'is reported and the others are still ingested (exit status 3).',
       'Content already stored is reported as a duplicate, so a re-run only adds what is new.',
       'Ctrl-C stops cleanly: what was stored stays stored, and the partial report is printed.',
     ],
@@ -46,8 +48,13 @@ const DATABASE_OPTIONS: readonly OptionName[] = ['db', 'data-dir', 'schema'];
 const GENERAL_OPTIONS: readonly OptionName[] = ['json', 'verbose', 'help'];
 
 const EXIT_STATUS = [
-  'Exit status: 0 done (items that failed are listed in the report), 1 error,',
-  '2 bad usage, 130 interrupted.',
+  'Exit status:',
+  '  0    every item stored (or already there)',
+  '  1    an error stopped the run (one error: line; --verbose adds the stack)',
+  '  2    bad usage',
+  '  3    some items failed or some paths were missing; the rest was stored (see the report)',
+  '  130  interrupted (Ctrl-C); what was stored stays stored',
+  'With --json an error is also printed on stdout: {"error": {"name", "code", "message"}, "exitCode"}.',
 ];
 
 const HELP_COLUMN = 28;

@@ -250,7 +250,8 @@ both('an embedder that fails reports the failed items with reasons', async (t, t
       cwd: corpus,
       env: { OPENAI_API_KEY: 'sk-test-secret' },
     });
-    t.is(r.code, 0, r.stderr);
+    t.is(r.code, 3, 'some items failed: exit status 3');
+    t.regex(r.stdout, /^ingest finished with failures: [12] items? failed \(exit status 3\)\n/);
     t.regex(r.stdout, /failed {6}[12]\n/);
     t.regex(r.stdout, /failures:\n {2}\S+:\d+ \(embed\): EmbeddingHttpError: .*HTTP 400/);
     t.false(r.stdout.includes('sk-test-secret'));
@@ -282,7 +283,7 @@ both(
   async (t, target) => {
     const LINES = 3000;
     const corpus = await tempDir('big');
-    const server = await startEmbeddingServer({ dimensions: 384, latencyMs: 100 });
+    const server = await startEmbeddingServer({ dimensions: 384, latencyMs: 300 });
     try {
       await writeFile(
         join(corpus.dir, 'big.txt'),

@@ -75,7 +75,7 @@ const badUsage: [string[], RegExp, string][] = [
     /^error: option '--db' needs a value <url>\n\nUsage: hartonomous stats/,
     'missing value',
   ],
-  [['stats', '--db', '--json'], /^error: option '--db' needs a value/, 'option as value'],
+  [['stats', '--db', '--verbose'], /^error: option '--db' needs a value/, 'option as value'],
   [['stats', '--json=yes'], /^error: option '--json' takes no value/, 'value of a flag'],
   [
     ['search', 'x', '-k', '0'],
@@ -101,16 +101,6 @@ const badUsage: [string[], RegExp, string][] = [
     ['ingest', '.', '--embed-model', 'm'],
     /^error: --embed-model and --embed-url apply to --embedder openai/,
     'model for local',
-  ],
-  [
-    ['stats', '--db', 'mysql://h/db'],
-    /^error: --db must be a postgres:\/\/ or postgresql:\/\/ URL/,
-    'not a postgres url',
-  ],
-  [
-    ['stats', '--db', 'postgres://h:5432'],
-    /^error: --db must name a database/,
-    'url without database',
   ],
   [
     ['stats', '--db', UNREACHABLE, '--data-dir', 'x'],
@@ -143,7 +133,7 @@ for (const [argv, expected, title] of badUsage) {
     t.is(r.stdout, '');
     t.regex(r.stderr, expected);
     t.regex(r.stderr, /\n\nUsage: hartonomous /);
-    t.regex(r.stderr, /Exit status: /);
+    t.regex(r.stderr, /Exit status:\n/);
   });
 }
 
@@ -243,7 +233,8 @@ test('findTextFiles walks folders by extension, skips hidden and node_modules, k
     await writeCorpus(dir);
     await mkdir(join(dir, 'a-first'));
     await writeFile(join(dir, 'a-first', 'z.rst'), 'restructured text');
-    const files = await findTextFiles(['.', 'unknown.xyz', 'guide.md'], dir);
+    const { files, missing } = await findTextFiles(['.', 'unknown.xyz', 'guide.md'], { cwd: dir });
+    t.deepEqual(missing, []);
     t.deepEqual(
       files.map((f) => f.name),
       [
@@ -258,11 +249,16 @@ test('findTextFiles walks folders by extension, skips hidden and node_modules, k
       ],
     );
     t.true(files.every((f) => f.path.startsWith(dir) && f.size >= 0));
-    const outside = await findTextFiles([join(dir, 'guide.md')], '/');
-    t.is(outside[0]?.name, join(dir, 'guide.md').slice(1));
-    const error = await t.throwsAsync(findTextFiles(['guide.md', 'gone.md'], dir));
-    t.true(isPathNotFoundError(error));
-    t.is(error?.message, 'gone.md: no such file or directory');
+    const outside = await findTextFiles([join(dir, 'guide.md')], { cwd: '/' });
+    t.is(outside.files[0]?.name, join(dir, 'guide.md').slice(1));
+    const some = await findTextFiles(['guide.md', 'gone.md'], { cwd: dir });
+    t.deepEqual(
+      some.files.map((f) => f.name),
+      ['guide.md'],
+    );
+    t.is(some.missing.length, 1);
+    t.true(isPathNotFoundError(some.missing[0]));
+    t.is(some.missing[0]?.message, 'gone.md: no such file or directory');
   } finally {
     await remove();
   }
