@@ -1,8 +1,8 @@
 import { setMaxListeners } from 'node:events';
 import { Observable, type OperatorFunction, Subject, takeUntil } from 'rxjs';
 import { BufferOverflowError, CancelledError } from '../core/errors.js';
+import { Fifo } from '../core/fifo.js';
 import { isPromiseLike } from '../core/from-work.js';
-import { Fifo } from '../flow/fifo.js';
 
 /**
  * The work {@link mapConcurrent} runs for each item.
