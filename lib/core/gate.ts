@@ -43,6 +43,11 @@ export class Gate<T> {
     return this.waiting.size;
   }
 
+  /** Whether a task offered now would wait instead of starting. */
+  get wouldQueue(): boolean {
+    return this.pumping || this.active >= this.limit || this.waiting.size > 0;
+  }
+
   /**
    * Starts `task` now if a slot is free and nothing waits before it, else queues it.
    * @param task - the task
