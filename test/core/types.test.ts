@@ -71,15 +71,21 @@ batchStep('guarded-batch', async (ns: number[]) => ns, {
 });
 
 // Outcome narrows on `ok`
-declare const outcome: Outcome<string, number>;
-if (outcome.ok) {
-  expectTypeOf(outcome.value).toEqualTypeOf<number>();
-} else {
-  expectTypeOf(outcome.error).toEqualTypeOf<unknown>();
-  expectTypeOf(outcome.failedStep).toEqualTypeOf<string>();
+// biome-ignore lint/correctness/noUnusedVariables: type-only checks, never called
+function narrowing(outcome: Outcome<string, number>): void {
+  if (outcome.ok) {
+    expectTypeOf(outcome.value).toEqualTypeOf<number>();
+  } else {
+    expectTypeOf(outcome.error).toEqualTypeOf<unknown>();
+    expectTypeOf(outcome.failedStep).toEqualTypeOf<string>();
+  }
+  expectTypeOf(outcome.input).toEqualTypeOf<string>();
+  expectTypeOf(outcome.index).toEqualTypeOf<number>();
+  if (!outcome.ok) {
+    // @ts-expect-error a failed outcome has no value
+    void outcome.value;
+  }
 }
-expectTypeOf(outcome.input).toEqualTypeOf<string>();
-expectTypeOf(outcome.index).toEqualTypeOf<number>();
 
 // a pipeline is a step, so it nests
 const inner = pipeline(
@@ -115,10 +121,6 @@ function mismatches(): void {
   pipeline('bad', lengths, lengths);
   // @ts-expect-error a policy operator of another type does not fit the step's output
   step('bad', (s: string) => s.length, { policy: [circuitBreaker<string>(breaker)] });
-  if (!outcome.ok) {
-    // @ts-expect-error a failed outcome has no value
-    void outcome.value;
-  }
 }
 
 test('type-level composition checks compile (see tsc)', (t) => {
