@@ -20,7 +20,7 @@ import { linkedController } from './abort.js';
 import { Batcher, isWeight } from './batcher.js';
 import type { ContextBag } from './context.js';
 import { CancelledError } from './errors.js';
-import { batchExec, itemExec } from './execute.js';
+import { batchExec, itemExec, PolicyCall, type PolicySink } from './execute.js';
 import { isPromiseLike } from './from-work.js';
 import { Gate } from './gate.js';
 import { type ItemExec, SessionTelemetry } from './instrument.js';
@@ -88,6 +88,11 @@ class Session {
   private admitted = 0;
   private live = 0;
   private ended = false;
+  /**
+   * The clock read by the `emit` running now (-1 outside one): items admitted because that
+   * item left start at the same instant, so a steady stream reads the clock once per item.
+   */
+  private now = -1;
 
   constructor(
     readonly cfg: SessionConfig,
@@ -149,6 +154,7 @@ class Session {
       bag: cfg.bag,
       copyBag: cfg.copyBag,
       logger: cfg.logger,
+      start: this.now >= 0 ? this.now : performance.now(),
     });
     this.live++;
     this.tracked?.add(item);
@@ -209,11 +215,17 @@ class Session {
     if (this.closed) return;
     this.live--;
     this.tracked?.delete(item);
-    const durationMs = this.cfg.telemetry.finished(item);
-    this.sink.outcome(item, durationMs);
-    if (this.closed) return;
-    this.driver?.pull();
-    this.checkComplete();
+    const outer = this.now;
+    const now = performance.now();
+    this.now = now;
+    try {
+      this.sink.outcome(item, this.cfg.telemetry.finished(item, now));
+      if (this.closed) return;
+      this.driver?.pull();
+      this.checkComplete();
+    } finally {
+      this.now = outer;
+    }
   }
 
   private checkComplete(): void {
@@ -237,7 +249,7 @@ class Session {
     for (const item of items) {
       item.failed = true;
       item.error = reason;
-      this.sink.outcome(item, this.cfg.telemetry.finished(item));
+      this.sink.outcome(item, this.cfg.telemetry.finished(item, performance.now()));
     }
   }
 
@@ -253,7 +265,7 @@ class Session {
 }
 
 /** Consecutive item steps run one after another for each item, `limit` items at once. */
-class ItemStage implements StageRunner {
+class ItemStage implements StageRunner, PolicySink {
   readonly held = 0;
   private readonly gate: Gate<Item>;
 
@@ -264,7 +276,7 @@ class ItemStage implements StageRunner {
     private readonly execs: readonly ItemExec[],
     limit: number,
   ) {
-    this.gate = new Gate<Item>(limit, (item) => this.run(item));
+    this.gate = new Gate<Item>(limit, (item) => this.run(item, 0));
   }
 
   offer(item: Item): void {
@@ -277,15 +289,23 @@ class ItemStage implements StageRunner {
     this.gate.clear();
   }
 
-  private run(item: Item): void {
+  /**
+   * Runs the item's steps from `from`: synchronous steps in a loop, a promise through
+   * `resume`, a step with a policy through its {@link PolicyCall}'s callbacks.
+   */
+  private run(item: Item, from = 0): void {
     const execs = this.execs;
-    for (let i = 0; i < execs.length; i++) {
+    for (let i = from; i < execs.length; i++) {
       let out: unknown;
       try {
         out = (execs[i] as ItemExec)(item);
       } catch (e) {
         failItem(item, this.nodes[i] as ItemNode, e);
         break;
+      }
+      if (out instanceof PolicyCall) {
+        out.start(this, item, i);
+        return;
       }
       if (isPromiseLike(out)) {
         void this.resume(item, i, out);
@@ -296,7 +316,7 @@ class ItemStage implements StageRunner {
     this.done(item);
   }
 
-  /** Continues an item after its first asynchronous step. */
+  /** Continues an item after an asynchronous step. */
   private async resume(item: Item, from: number, pending: PromiseLike<unknown>): Promise<void> {
     const execs = this.execs;
     let i = from;
@@ -304,11 +324,27 @@ class ItemStage implements StageRunner {
       item.value = await pending;
       for (i = from + 1; i < execs.length; i++) {
         const out = (execs[i] as ItemExec)(item);
+        if (out instanceof PolicyCall) {
+          out.start(this, item, i);
+          return;
+        }
         item.value = isPromiseLike(out) ? await out : out;
       }
     } catch (e) {
       failItem(item, this.nodes[i] as ItemNode, e);
     }
+    this.done(item);
+  }
+
+  resolved(item: Item, step: number, value: unknown): void {
+    if (this.session.closed) return;
+    item.value = value;
+    this.run(item, step + 1);
+  }
+
+  rejected(item: Item, step: number, error: unknown): void {
+    if (this.session.closed) return;
+    failItem(item, this.nodes[step] as ItemNode, error);
     this.done(item);
   }
 

@@ -6,7 +6,7 @@
 
 import { type Context, context as otelContext } from '@opentelemetry/api';
 import type { Logger } from 'pino';
-import { isObservable, lastValueFrom, Observable, type Subscriber } from 'rxjs';
+import { EmptyError, isObservable, lastValueFrom, Observable, type Subscriber } from 'rxjs';
 import { isPromiseLike } from './from-work.js';
 import type { BatchExec, ItemExec } from './instrument.js';
 import { AttemptSignal, batchContext, type Item, ItemContext, type SignalSource } from './item.js';
@@ -47,8 +47,73 @@ export function itemExec(node: ItemNode): ItemExec {
       deliver(out, signal, subscriber);
       return signal;
     });
-    return lastValueFrom(policy(attempt$));
+    return new PolicyCall(policy(attempt$));
   };
+}
+
+/**
+ * Where a {@link PolicyCall} reports, with the item and the step's position it was started
+ * with (so nothing is allocated per call to carry them).
+ * @internal
+ */
+export interface PolicySink {
+  resolved(item: Item, step: number, value: unknown): void;
+  rejected(item: Item, step: number, error: unknown): void;
+}
+
+/**
+ * One call of a step through its policy: the policy's Observable, run to its last value.
+ * The engine starts it with callbacks (no promise, no closure per call); anything else sees a
+ * thenable.
+ * @internal
+ */
+export class PolicyCall implements PromiseLike<unknown> {
+  private sink: PolicySink | undefined;
+  private item: Item | undefined;
+  private step = 0;
+  private last: unknown;
+  private has = false;
+
+  /** @param source - the policy applied to the attempts */
+  constructor(private readonly source: Observable<unknown>) {}
+
+  /**
+   * Runs the call; reports to `sink` with `item` and `step`.
+   * @param sink - where the outcome goes
+   * @param item - the item
+   * @param step - the step's position in its stage
+   */
+  start(sink: PolicySink, item: Item, step: number): void {
+    this.sink = sink;
+    this.item = item;
+    this.step = step;
+    this.source.subscribe(this);
+  }
+
+  /** @internal observer side */
+  next(value: unknown): void {
+    this.last = value;
+    this.has = true;
+  }
+
+  /** @internal observer side */
+  error(e: unknown): void {
+    this.sink?.rejected(this.item as Item, this.step, e);
+  }
+
+  /** @internal observer side */
+  complete(): void {
+    if (this.has) this.sink?.resolved(this.item as Item, this.step, this.last);
+    else this.sink?.rejected(this.item as Item, this.step, new EmptyError());
+  }
+
+  // biome-ignore lint/suspicious/noThenProperty: a thenable on purpose, so code outside the engine (the telemetry layer) can await a call
+  then<R1 = unknown, R2 = never>(
+    onfulfilled?: ((value: unknown) => R1 | PromiseLike<R1>) | null,
+    onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): PromiseLike<R1 | R2> {
+    return lastValueFrom(this.source).then(onfulfilled, onrejected);
+  }
 }
 
 /**

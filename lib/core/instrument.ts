@@ -162,10 +162,11 @@ export class SessionTelemetry {
    * An item finished (or was failed by a cancelled `run`): ends its spans, records its
    * outcome, logs a failure of a streamed item.
    * @param item - the item
+   * @param end - `performance.now()` at its end
    * @returns the item's duration in ms
    */
-  finished(item: Item): number {
-    const durationMs = performance.now() - item.start;
+  finished(item: Item, end: number): number {
+    const durationMs = end - item.start;
     this.inFlight--;
     if (item.scopes !== undefined) this.closeScopes(item, item.scopes.length, item.failed);
     const span = item.span;

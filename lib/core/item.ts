@@ -31,6 +31,8 @@ export interface ItemInit {
   readonly copyBag: boolean;
   /** The session's logger (step loggers are children of it). */
   readonly logger: Logger;
+  /** `performance.now()` at admission. */
+  readonly start: number;
 }
 
 /**
@@ -98,7 +100,7 @@ export function newItem(init: ItemInit): Item {
     span: undefined,
     traced: false,
     scopes: undefined,
-    start: performance.now(),
+    start: init.start,
     stage: 0,
     bag: undefined,
     seed: init.bag,
