@@ -186,7 +186,6 @@ class Session {
   }
 
   private enter(item: Item, k: number): void {
-    item.stage = k;
     this.reached[k] = (this.reached[k] ?? 0) + 1;
     (this.stages[k] as StageRunner).offer(item);
     if (this.ended && this.batchStages.length > 0) this.checkIdle();

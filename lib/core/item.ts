@@ -61,8 +61,6 @@ export interface Item {
   scopes: ScopeState[] | undefined;
   /** `performance.now()` when the item was admitted. */
   readonly start: number;
-  /** The stage the item is in (stages before it are behind it). */
-  stage: number;
   bag: ContextBag | undefined;
   readonly seed: ContextBag | undefined;
   readonly copyBag: boolean;
@@ -101,7 +99,6 @@ export function newItem(init: ItemInit): Item {
     traced: false,
     scopes: undefined,
     start: init.start,
-    stage: 0,
     bag: undefined,
     seed: init.bag,
     copyBag: init.copyBag,
