@@ -25,9 +25,7 @@ function importedFolders(folder: string, file: string): string[] {
 
 for (const [folder, may] of Object.entries(allowed)) {
   test(`lib/${folder} imports only from ${may.join(', ')}`, (t) => {
-    const files = readdirSync(join(lib, folder)).filter(
-      (f) => f.endsWith('.ts') && !f.startsWith('saga'),
-    );
+    const files = readdirSync(join(lib, folder)).filter((f) => f.endsWith('.ts'));
     t.true(files.length > 0);
     const wrong = files.flatMap((f) =>
       importedFolders(folder, f)
