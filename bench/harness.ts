@@ -54,8 +54,10 @@ export function summarize(values: readonly number[]): Figure {
 }
 
 /**
- * Runs each contender once per round, in turn (A B C, A B C, ...), after `warmup` unmeasured
- * rounds. Each contender returns its own figure for that run (e.g. items/s).
+ * Runs each contender once per round, after `warmup` unmeasured rounds. The order rotates every
+ * round (A B C, B C A, C A B, ...), so no contender always runs first (on a cold heap) or last
+ * (after the others' garbage). Each contender returns its own figure for that run (e.g.
+ * items/s); ratios are taken within each round against the first contender.
  * @returns per contender: all samples, and per round ratios against the first contender
  */
 export async function interleave(
@@ -65,12 +67,15 @@ export async function interleave(
   const out = new Map(
     contenders.map((c) => [c.name, { samples: [] as number[], ratios: [] as number[] }]),
   );
+  const n = contenders.length;
   for (let r = 0; r < options.warmup + options.rounds; r++) {
-    const round: number[] = [];
-    for (const c of contenders) {
+    const round: number[] = new Array<number>(n);
+    for (let j = 0; j < n; j++) {
+      const i = (r + j) % n;
+      const c = contenders[i] as { name: string; run: () => Promise<number> };
       global.gc?.();
       const v = await c.run();
-      round.push(v);
+      round[i] = v;
       if (r >= options.warmup) out.get(c.name)?.samples.push(v);
     }
     if (r >= options.warmup) {
@@ -79,7 +84,7 @@ export async function interleave(
         out.get(c.name)?.ratios.push((round[i] as number) / base);
     }
     options.log?.(
-      `  round ${r + 1}/${options.warmup + options.rounds}${r < options.warmup ? ' (warm-up)' : ''}: ${round.map((v) => fmt(v)).join(' | ')}`,
+      `  round ${r + 1}/${options.warmup + options.rounds}${r < options.warmup ? ' (warm-up)' : ''}, first ${contenders[r % n]?.name}: ${round.map((v) => fmt(v)).join(' | ')}`,
     );
   }
   return out;

@@ -28,14 +28,9 @@ export {
   StepError,
 } from './core/errors.js';
 export { fromWork, type Work } from './core/from-work.js';
+export type { PipelineOptions, RunOptions, StreamOptions } from './core/options.js';
 export type { Failure, Outcome, Success } from './core/outcome.js';
-export {
-  type Pipeline,
-  type PipelineOptions,
-  pipeline,
-  type RunOptions,
-  type StreamOptions,
-} from './core/pipeline.js';
+export { type Pipeline, pipeline } from './core/pipeline.js';
 // Publishing (broker-neutral; the Azure implementation is in '@hartonomous/pipelines/service-bus')
 export {
   isMessageTooLargeError,
@@ -50,7 +45,7 @@ export {
   PublisherClosedError,
   PublishFailedError,
 } from './core/publisher.js';
-export type { OverflowPolicy, Source } from './core/pull.js';
+export type { OverflowPolicy, Source } from './core/source.js';
 export {
   type AnyStep,
   type BatchFn,
@@ -73,7 +68,6 @@ export {
   boundedQueue,
   isQueueClosedError,
   QueueClosedError,
-  type QueueFullMode,
   type TryReadResult,
 } from './flow/bounded-queue.js';
 // Observability

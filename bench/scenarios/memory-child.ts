@@ -1,46 +1,58 @@
 /**
- * Child process of the memory scenario: after a warm-up stream (V8 sizes its heap during the
- * first second of allocation), streams N items from an async generator through a slow step,
- * sampling RSS every 20 ms, and prints the peak RSS during that stream and the heap left after
- * a full GC, as JSON. Run by bench/scenarios/memory.ts with --expose-gc.
+ * Child process of the memory scenario: streams N items (small objects with a 64-byte string)
+ * from an async generator through three trivial async steps at concurrency 16, with no warm-up,
+ * then prints the process's peak RSS (the kernel's high-water mark) as JSON.
+ *
+ *   memory-child.ts <pipeline|rxjs|loop> <N>
+ *
+ * `loop` is the floor: a sequential `for await` loop doing the same three awaits, no framework.
  */
-import { setImmediate as tick } from 'node:timers/promises';
 import { pipeline, step } from '@hartonomous/pipelines';
-import { count, lastValueFrom } from 'rxjs';
+import { count, from, lastValueFrom, mergeMap } from 'rxjs';
 
-const n = Number(process.argv[2]);
-const warmup = Number(process.argv[3] ?? 300_000);
-
-async function* source(count: number): AsyncGenerator<{ id: number; payload: string }> {
-  for (let i = 0; i < count; i++) yield { id: i, payload: `item-${i}-${'x'.repeat(64)}` };
+interface Item {
+  readonly id: number;
+  readonly payload: string;
 }
-const slow = step('slow', async (item: { id: number; payload: string }) => {
-  await tick();
-  return item.payload.length + item.id;
-});
-const p = pipeline('memory', slow);
-const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 
-await lastValueFrom(p.stream(source(warmup), { concurrency: 16 }).pipe(count()));
-gc();
-const baseline = process.memoryUsage.rss();
-let peak = baseline;
-const sampler = setInterval(() => {
-  peak = Math.max(peak, process.memoryUsage.rss());
-}, 20);
+const mode = process.argv[2];
+const n = Number(process.argv[3]);
+const startRss = process.memoryUsage.rss();
+
+async function* source(total: number): AsyncGenerator<Item> {
+  for (let i = 0; i < total; i++) yield { id: i, payload: `item-${i}-${'x'.repeat(64)}` };
+}
+const s1 = async (item: Item): Promise<Item> => ({ id: item.id + 1, payload: item.payload });
+const s2 = async (item: Item): Promise<number> => item.payload.length + item.id;
+const s3 = async (x: number): Promise<number> => x * 2;
+
 const t = performance.now();
-const done = await lastValueFrom(p.stream(source(n), { concurrency: 16 }).pipe(count()));
+let done: number;
+if (mode === 'pipeline') {
+  const p = pipeline('memory', step('a', s1), step('b', s2), step('c', s3));
+  done = await lastValueFrom(p.stream(source(n), { concurrency: 16 }).pipe(count((o) => o.ok)));
+} else if (mode === 'rxjs') {
+  done = await lastValueFrom(
+    from(source(n)).pipe(mergeMap(s1, 16), mergeMap(s2, 16), mergeMap(s3, 16), count()),
+  );
+} else if (mode === 'loop') {
+  done = 0;
+  for await (const item of source(n)) {
+    await s3(await s2(await s1(item)));
+    done++;
+  }
+} else {
+  throw new Error(`unknown mode ${mode}`);
+}
 const ms = performance.now() - t;
-clearInterval(sampler);
-peak = Math.max(peak, process.memoryUsage.rss());
-gc();
 process.stdout.write(
   JSON.stringify({
+    mode,
     n,
     done,
     ms,
-    baselineMiB: baseline / 2 ** 20,
-    peakMiB: peak / 2 ** 20,
-    heapAfterGcMiB: process.memoryUsage().heapUsed / 2 ** 20,
+    startMiB: startRss / 2 ** 20,
+    peakMiB: process.resourceUsage().maxRSS / 2 ** 10,
+    heapMiB: process.memoryUsage().heapUsed / 2 ** 20,
   }),
 );

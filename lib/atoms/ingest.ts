@@ -6,7 +6,7 @@ import { linkedController } from '../core/abort.js';
 import { describeError } from '../core/errors.js';
 import type { Outcome } from '../core/outcome.js';
 import { type Pipeline, pipeline } from '../core/pipeline.js';
-import type { Source } from '../core/pull.js';
+import type { Source } from '../core/source.js';
 import { LogEvents, logEvent } from '../observability/log-events.js';
 import { silentLogger } from '../observability/logger.js';
 import type { TelemetryOptions } from '../observability/telemetry.js';

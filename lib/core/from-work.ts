@@ -10,6 +10,7 @@ export type Work<T> = (signal: AbortSignal) => T | PromiseLike<T>;
 /**
  * Turns cancellable async work into a cold Observable: each subscription starts the work
  * once with a fresh AbortSignal (linked to `parent`, if given) and emits its one result.
+ * Work that declares no parameter (`() => ...`) cannot read a signal, so none is made for it.
  * Unsubscribing before the work settles aborts that signal with a {@link CancelledError};
  * re-subscribing (as `retry` does) starts the work again. This is the bridge that lets
  * RxJS operators such as `timeout` and `retry` cancel real work.
@@ -27,6 +28,7 @@ export type Work<T> = (signal: AbortSignal) => T | PromiseLike<T>;
  * ```
  */
 export function fromWork<T>(work: Work<T>, parent?: AbortSignal): Observable<T> {
+  if (work.length === 0) return fromBlindWork(work, parent);
   return new Observable<T>((subscriber) => {
     const { controller, dispose } = linkedController(parent);
     let settled = false;
@@ -72,6 +74,42 @@ export function fromWork<T>(work: Work<T>, parent?: AbortSignal): Observable<T> 
       dispose();
       controller.abort(new CancelledError('work'));
     };
+  });
+}
+
+let neverAborted: AbortSignal | undefined;
+
+/**
+ * `fromWork` for work that declares no parameter: it cannot read a signal, so none is made
+ * per subscription (an AbortController costs more than many a call). It is given `parent`, or
+ * a signal that never aborts, should it read `arguments[0]` anyway.
+ */
+function fromBlindWork<T>(work: Work<T>, parent: AbortSignal | undefined): Observable<T> {
+  return new Observable<T>((subscriber) => {
+    if (parent?.aborted) {
+      subscriber.error(parent.reason);
+      return;
+    }
+    neverAborted ??= new AbortController().signal;
+    let result: T | PromiseLike<T>;
+    try {
+      result = work(parent ?? neverAborted);
+    } catch (e) {
+      subscriber.error(e);
+      return;
+    }
+    if (!isPromiseLike(result)) {
+      subscriber.next(result);
+      subscriber.complete();
+      return;
+    }
+    result.then(
+      (value) => {
+        subscriber.next(value);
+        subscriber.complete();
+      },
+      (e: unknown) => subscriber.error(e),
+    );
   });
 }
 

@@ -1,106 +1,10 @@
-import { randomUUID } from 'node:crypto';
-import { type Context, context as otelContext } from '@opentelemetry/api';
-import type { Logger } from 'pino';
 import type { Observable, OperatorFunction } from 'rxjs';
-import { LogEvents, logEvent } from '../observability/log-events.js';
-import type { TelemetryOptions } from '../observability/telemetry.js';
-import { linkedController } from './abort.js';
-import type { ContextBag } from './context.js';
-import { endItem, runSequence, runtime, startItem } from './execute.js';
+import { runPlan, streamPlan } from './engine.js';
+import type { PipelineOptions, RunOptions, StreamOptions } from './options.js';
 import type { Outcome } from './outcome.js';
-import type { OverflowPolicy, Source } from './pull.js';
+import { compile } from './plan.js';
+import type { Source } from './source.js';
 import { type AnyStep, checkName, STEP, type Step, type StepDef } from './step.js';
-import { streamAll } from './stream.js';
-
-/**
- * Where a pipeline logs and traces. Given once to {@link pipeline}; `run` and `stream` may
- * override the logger.
- *
- * @example
- * ```ts
- * import { pipeline, step } from '@hartonomous/pipelines';
- * import { pino } from 'pino';
- *
- * const p = pipeline({ name: 'greet', logger: pino() }, step('hi', (s: string) => `hi ${s}`));
- * ```
- */
-export interface PipelineOptions extends TelemetryOptions {
-  /** Pipeline name, used in spans (`pipeline <name>`), logs, metrics and errors. */
-  name: string;
-  /** A pino logger; the pipeline logs through children of it. @default a silent logger */
-  logger?: Logger;
-}
-
-/**
- * Options of one `run`.
- *
- * @example
- * ```ts
- * import { pipeline, step } from '@hartonomous/pipelines';
- *
- * const p = pipeline('double', step('double', (n: number) => n * 2));
- * await p.run(21, { correlationId: 'req-42', signal: AbortSignal.timeout(1_000) });
- * ```
- */
-export interface RunOptions {
-  /** Cancels the run; the run rejects with `signal.reason`. */
-  signal?: AbortSignal;
-  /** Correlation id of the item. @default a random UUID */
-  correlationId?: string;
-  /** Parent OpenTelemetry context of the run span. @default the active context */
-  otel?: Context;
-  /** Logger for this run. @default the pipeline's logger */
-  logger?: Logger;
-  /** The item's bag of typed user data. @default an empty bag */
-  bag?: ContextBag;
-}
-
-/**
- * Options of `stream` and `operator`.
- *
- * @typeParam I - input type
- *
- * @example
- * ```ts
- * import { pipeline, step } from '@hartonomous/pipelines';
- *
- * const p = pipeline('double', step('double', async (n: number) => n * 2));
- * p.stream([1, 2, 3], { concurrency: 2, ordered: true }).subscribe(console.log);
- * ```
- */
-export interface StreamOptions<I> {
-  /**
-   * Most calls of any one step running at once (a step's own `concurrency` overrides it).
-   * @default 8
-   */
-  concurrency?: number;
-  /**
-   * Items admitted beyond `concurrency`, so later steps and batches have work queued.
-   * Items read from a pull source and not finished never exceed `concurrency + buffer`.
-   * A push (Observable) source also gets a FIFO of `buffer` items in front of that window.
-   * @default the larger of `concurrency` and twice the largest batch size of the steps
-   */
-  buffer?: number;
-  /** Emit outcomes in input order (results wait for earlier items). @default false */
-  ordered?: boolean;
-  /** What a push source does when its buffer is full. @default 'error' */
-  overflow?: OverflowPolicy;
-  /** Called with each item a drop policy discarded. */
-  onDrop?: (input: I) => void;
-  /** Cancels the stream: in-flight items are aborted and the Observable completes. */
-  signal?: AbortSignal;
-  /**
-   * Correlation id per item: a function of (input, index), or a prefix to which `:<index>` is
-   * appended. @default a random UUID prefix per stream
-   */
-  correlationId?: string | ((input: I, index: number) => string);
-  /** Parent OpenTelemetry context of every run span. @default the active context */
-  otel?: Context;
-  /** Logger for this stream. @default the pipeline's logger */
-  logger?: Logger;
-  /** Bag copied to every item. @default an empty bag */
-  bag?: ContextBag;
-}
 
 /**
  * A typed chain of steps from `I` to `O`. Run one input, stream many with per-item outcomes, or
@@ -256,63 +160,16 @@ function build<I, O>(options: PipelineOptions, steps: AnyStep[]): Pipeline<I, O>
   }
   const frozen = Object.freeze([...steps]);
   const def: StepDef = Object.freeze({ kind: 'pipeline' as const, steps: frozen, options: {} });
+  const plan = compile(options.name, frozen);
   const self: Pipeline<I, O> = {
     name: options.name,
     steps: frozen,
     [STEP]: def,
-    run: (input, runOptions) => runOne(options, frozen, input, runOptions) as Promise<O>,
-    stream: (source, streamOptions) => streamAll<I, O>(options, frozen, source, streamOptions),
+    run: (input, runOptions) => runPlan(plan, options, input, runOptions) as Promise<O>,
+    stream: (source, streamOptions) => streamPlan<I, O>(plan, options, source, streamOptions),
     operator: (streamOptions) => (source$) =>
-      streamAll<I, O>(options, frozen, source$, streamOptions),
+      streamPlan<I, O>(plan, options, source$, streamOptions),
     append: <R>(next: Step<O, R>) => build<I, R>(options, [...frozen, next]),
   };
   return Object.freeze(self);
-}
-
-async function runOne(
-  options: PipelineOptions,
-  steps: readonly AnyStep[],
-  input: unknown,
-  runOptions: RunOptions = {},
-): Promise<unknown> {
-  const rt = runtime(options, runOptions.logger);
-  const { controller, dispose } = linkedController(runOptions.signal);
-  const correlationId = runOptions.correlationId ?? randomUUID();
-  const item = startItem(
-    rt,
-    runOptions.otel ?? otelContext.active(),
-    correlationId,
-    0,
-    controller.signal,
-    runOptions.bag,
-    false,
-  );
-  logEvent(rt.logger, LogEvents.pipelineStarted, () => ({ pipeline: rt.pipeline, correlationId }));
-  try {
-    if (controller.signal.aborted) throw controller.signal.reason;
-    const value = await runSequence(rt, steps, input, item);
-    const durationMs = endItem(rt, item, undefined, false);
-    logEvent(rt.logger, LogEvents.pipelineCompleted, () => ({
-      pipeline: rt.pipeline,
-      correlationId,
-      durationMs,
-    }));
-    return value;
-  } catch (e) {
-    const error = controller.signal.aborted ? controller.signal.reason : e;
-    const durationMs = endItem(rt, item, error, true);
-    logEvent(
-      rt.logger,
-      controller.signal.aborted ? LogEvents.pipelineCancelled : LogEvents.pipelineFailed,
-      () => ({
-        pipeline: rt.pipeline,
-        correlationId,
-        durationMs,
-        err: error,
-      }),
-    );
-    throw error;
-  } finally {
-    dispose();
-  }
 }

@@ -11,24 +11,11 @@
 import type { Logger } from 'pino';
 import { Observable } from 'rxjs';
 import { BufferOverflowError, errorGuard, PipelineError } from '../core/errors.js';
+import { Fifo } from '../core/fifo.js';
+import type { OverflowPolicy } from '../core/source.js';
 import { LogEvents, logEvent } from '../observability/log-events.js';
 import { silentLogger } from '../observability/logger.js';
 import { instruments, type TelemetryOptions } from '../observability/telemetry.js';
-import { Fifo } from './fifo.js';
-
-/**
- * What `write` does when the queue is full.
- *
- * - `'wait'`: the writer waits for room (writers are served first come, first served).
- * - `'dropOldest'`: the oldest queued item is removed to make room; the write succeeds.
- * - `'dropNewest'`: the item being written is dropped (the queue keeps what it holds); the
- *   write succeeds. This is .NET's `DropWrite`; .NET's own `DropNewest` (evict the last
- *   queued item in favour of the incoming one) is not offered.
- * - `'error'`: the write rejects with a {@link BufferOverflowError}.
- *
- * Every dropped item is reported to `onDrop` and counted in `rx.queue.dropped`.
- */
-export type QueueFullMode = 'wait' | 'dropOldest' | 'dropNewest' | 'error';
 
 /**
  * Options of {@link boundedQueue}.
@@ -37,15 +24,26 @@ export type QueueFullMode = 'wait' | 'dropOldest' | 'dropNewest' | 'error';
  * ```ts
  * import { boundedQueue, type BoundedQueueOptions } from '@hartonomous/pipelines';
  *
- * const options: BoundedQueueOptions<string> = { capacity: 100, fullMode: 'dropOldest', name: 'events' };
+ * const options: BoundedQueueOptions<string> = { capacity: 100, overflow: 'dropOldest', name: 'events' };
  * const queue = boundedQueue(options);
  * ```
  */
-export interface BoundedQueueOptions<T> {
+export interface BoundedQueueOptions<T> extends TelemetryOptions {
   /** Most items the queue holds; a positive integer. */
   capacity: number;
-  /** What `write` does when the queue is full. @default 'wait' */
-  fullMode?: QueueFullMode;
+  /**
+   * What `write` does when the queue is full:
+   * - `'wait'`: the writer waits for room (writers are served first come, first served).
+   * - `'dropOldest'`: the oldest queued item is removed to make room; the write succeeds.
+   * - `'dropNewest'`: the item being written is dropped (the queue keeps what it holds); the
+   *   write succeeds. This is .NET's `DropWrite`; .NET's own `DropNewest` (evict the last
+   *   queued item in favour of the incoming one) is not offered.
+   * - `'error'`: the write rejects with a {@link BufferOverflowError}.
+   *
+   * Every dropped item is reported to `onDrop` and counted in `rx.queue.dropped`.
+   * @default 'wait'
+   */
+  overflow?: OverflowPolicy;
   /**
    * Called with each item dropped by a drop mode, synchronously inside the `write`/`tryWrite`
    * that caused the drop. If it throws, that `write` rejects (`tryWrite` throws) with its
@@ -53,8 +51,6 @@ export interface BoundedQueueOptions<T> {
    * @default undefined
    */
   onDrop?: (item: T) => void;
-  /** Meter for `rx.queue.size` and `rx.queue.dropped`. @default the global OpenTelemetry API */
-  telemetry?: TelemetryOptions;
   /** Name used in metric attributes (`{ queue: name }`), logs and errors. @default 'queue' */
   name?: string;
   /** Logger for the `queue.full`, `queue.dropped` and `queue.completed` events. @default a silent logger */
@@ -84,8 +80,8 @@ export interface BoundedQueueSnapshot {
   readonly name: string;
   /** Its capacity. */
   readonly capacity: number;
-  /** Its full mode. */
-  readonly fullMode: QueueFullMode;
+  /** What a write does when full. */
+  readonly overflow: OverflowPolicy;
   /** Items held. */
   readonly size: number;
   /** Writers waiting for room. */
@@ -109,7 +105,7 @@ export interface BoundedQueue<T> extends AsyncIterable<T> {
   /** Most items held at once. */
   readonly capacity: number;
   /** What a write does when full. */
-  readonly fullMode: QueueFullMode;
+  readonly overflow: OverflowPolicy;
   /** Items held now (never more than `capacity`). */
   readonly size: number;
   /** Whether `complete()` was called (items may still be left to read). */
@@ -123,7 +119,7 @@ export interface BoundedQueue<T> extends AsyncIterable<T> {
   /**
    * Writes an item. Resolves when the item is accepted: at once when there is room or a
    * reader waiting; in `'wait'` mode after room frees up (waiting writers are served in
-   * order); at once in drop modes (see {@link QueueFullMode}). Rejects with
+   * order); at once in drop modes (see {@link OverflowPolicy}). Rejects with
    * {@link BufferOverflowError} when full in `'error'` mode, with {@link QueueClosedError}
    * after `complete()` (also for writers still waiting when it is called), and with
    * `signal.reason` if `signal` aborts first (the waiting writer is removed and its item is
@@ -257,7 +253,7 @@ interface Waiter<V, I> {
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 const NOTHING: TryReadResult<never> = Object.freeze({ ok: false });
 const RESOLVED: Promise<void> = Promise.resolve();
-const FULL_MODES: readonly QueueFullMode[] = ['wait', 'dropOldest', 'dropNewest', 'error'];
+const OVERFLOW_POLICIES: readonly OverflowPolicy[] = ['wait', 'dropOldest', 'dropNewest', 'error'];
 
 /**
  * Creates a bounded asynchronous queue (a Channel) with `capacity` slots.
@@ -290,13 +286,13 @@ const FULL_MODES: readonly QueueFullMode[] = ['wait', 'dropOldest', 'dropNewest'
  * for await (const id of queue) sum += id;
  * await producer;
  * ```
- * @see {@link QueueFullMode}
+ * @see {@link OverflowPolicy}
  */
 export function boundedQueue<T>(options: number | BoundedQueueOptions<T>): BoundedQueue<T> {
   const opts = normalize(options);
-  const { capacity, fullMode, onDrop, name } = opts;
+  const { capacity, overflow, onDrop, name } = opts;
   const logger = opts.logger ?? silentLogger();
-  const { queueSize, queueDropped } = instruments(opts.telemetry);
+  const { queueSize, queueDropped } = instruments(opts);
   const attrs = { queue: name };
 
   const items = new Fifo<T>();
@@ -350,13 +346,13 @@ export function boundedQueue<T>(options: number | BoundedQueueOptions<T>): Bound
 
   const reportDrop = (item: T): void => {
     queueDropped.add(1, attrs);
-    logEvent(logger, LogEvents.queueDropped, { queue: name, fullMode });
+    logEvent(logger, LogEvents.queueDropped, { queue: name, overflow });
     onDrop?.(item);
   };
 
   /** Applies a drop mode to a write into a full queue. */
   const drop = (item: T): void => {
-    if (fullMode === 'dropOldest') {
+    if (overflow === 'dropOldest') {
       const oldest = items.shift() as T;
       items.push(item);
       reportDrop(oldest);
@@ -371,7 +367,7 @@ export function boundedQueue<T>(options: number | BoundedQueueOptions<T>): Bound
   const queue: BoundedQueue<T> = {
     name,
     capacity,
-    fullMode,
+    overflow,
     get size() {
       return items.size;
     },
@@ -384,7 +380,7 @@ export function boundedQueue<T>(options: number | BoundedQueueOptions<T>): Bound
       if (signal?.aborted) return Promise.reject(signal.reason);
       if (closed) return Promise.reject(new QueueClosedError(name, failure));
       if (offer(item)) return RESOLVED;
-      switch (fullMode) {
+      switch (overflow) {
         case 'wait':
           logEvent(logger, LogEvents.queueFull, () => ({ queue: name, capacity }));
           return park(writers, item, signal);
@@ -403,7 +399,7 @@ export function boundedQueue<T>(options: number | BoundedQueueOptions<T>): Bound
     tryWrite(item) {
       if (closed) return false;
       if (offer(item)) return true;
-      if (fullMode === 'wait' || fullMode === 'error') return false;
+      if (overflow === 'wait' || overflow === 'error') return false;
       drop(item);
       return true;
     },
@@ -522,7 +518,7 @@ export function boundedQueue<T>(options: number | BoundedQueueOptions<T>): Bound
       return {
         name,
         capacity,
-        fullMode,
+        overflow,
         size: items.size,
         waitingWriters: writers.size,
         waitingReaders: readers.size + watchers.size,
@@ -564,7 +560,7 @@ function park<V, I>(list: Fifo<Waiter<V, I>>, item: I, signal?: AbortSignal): Pr
 }
 
 interface Normalized<T> extends BoundedQueueOptions<T> {
-  fullMode: QueueFullMode;
+  overflow: OverflowPolicy;
   name: string;
 }
 
@@ -578,10 +574,10 @@ function normalize<T>(options: number | BoundedQueueOptions<T>): Normalized<T> {
       `boundedQueue: capacity must be a positive integer, got ${String(o.capacity)}`,
     );
   }
-  const fullMode = o.fullMode ?? 'wait';
-  if (!FULL_MODES.includes(fullMode)) {
+  const overflow = o.overflow ?? 'wait';
+  if (!OVERFLOW_POLICIES.includes(overflow)) {
     throw new TypeError(
-      `boundedQueue: fullMode must be one of ${FULL_MODES.join(', ')}, got ${String(fullMode)}`,
+      `boundedQueue: overflow must be one of ${OVERFLOW_POLICIES.join(', ')}, got ${String(overflow)}`,
     );
   }
   if (o.onDrop !== undefined && typeof o.onDrop !== 'function') {
@@ -593,10 +589,11 @@ function normalize<T>(options: number | BoundedQueueOptions<T>): Normalized<T> {
   }
   return {
     capacity: o.capacity,
-    fullMode,
+    overflow,
     name,
     onDrop: o.onDrop,
-    telemetry: o.telemetry,
+    tracer: o.tracer,
+    meter: o.meter,
     logger: o.logger,
   };
 }

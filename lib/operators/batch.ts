@@ -4,9 +4,9 @@ import {
   type OperatorFunction,
   type SchedulerLike,
   Subject,
-  type Subscription,
   takeUntil,
 } from 'rxjs';
+import { Batcher, isWeight } from '../core/batcher.js';
 import { instruments, type TelemetryOptions } from '../observability/telemetry.js';
 
 /**
@@ -21,7 +21,7 @@ import { instruments, type TelemetryOptions } from '../observability/telemetry.j
  * const toBatches = batch(options);
  * ```
  */
-export interface BatchOptions<T> {
+export interface BatchOptions<T> extends TelemetryOptions {
   /** Emit when the batch holds this many items; a positive integer. @default Infinity (no count limit) */
   size?: number;
   /**
@@ -46,8 +46,6 @@ export interface BatchOptions<T> {
   maxWeight?: number;
   /** Scheduler for the `timeMs` timer (a `TestScheduler` in tests). @default asyncScheduler */
   scheduler?: SchedulerLike;
-  /** Meter for the `rx.batch.size` histogram. @default the global OpenTelemetry API */
-  telemetry?: TelemetryOptions;
   /** Value of the `batch` attribute on `rx.batch.size`. @default 'batch' */
   name?: string;
 }
@@ -86,28 +84,12 @@ export function batch<T>(options: number | BatchOptions<T>): OperatorFunction<T,
   return (source) =>
     new Observable<T[]>((subscriber) => {
       const { batchSize } = instruments(telemetry);
-      let buffer: T[] = [];
-      let load = 0;
-      let timer: Subscription | undefined;
-
-      const flush = (): void => {
-        if (timer !== undefined) {
-          timer.unsubscribe();
-          timer = undefined;
-        }
-        if (buffer.length === 0) return;
-        const out = buffer;
-        buffer = [];
-        load = 0;
+      const batcher = new Batcher<T>({ size, timeMs, maxWeight, scheduler }, (out) => {
         batchSize.record(out.length, attrs);
         subscriber.next(out);
-      };
-      const onTimer = (): void => {
-        timer = undefined;
-        flush();
-      };
+      });
       const fail = (e: unknown): void => {
-        flush();
+        batcher.flush();
         subscriber.error(e);
       };
 
@@ -125,35 +107,27 @@ export function batch<T>(options: number | BatchOptions<T>): OperatorFunction<T,
               fail(e);
               return;
             }
-            if (typeof w !== 'number' || !(w >= 0) || w === Number.POSITIVE_INFINITY) {
+            if (!isWeight(w)) {
               fail(
                 new TypeError(`batch: weight(item) must be a finite number >= 0, got ${String(w)}`),
               );
               return;
             }
           }
-          if (buffer.length > 0 && load + w > maxWeight) flush();
-          buffer.push(item);
-          load += w;
-          if (buffer.length >= size || load >= maxWeight) flush();
-          else if (buffer.length === 1 && timeMs !== undefined && timer === undefined) {
-            timer = scheduler.schedule(onTimer, timeMs);
-          }
+          batcher.add(item, w);
         },
         error: (e: unknown) => {
           if (!subscriber.closed) fail(e);
         },
         complete: () => {
           if (subscriber.closed) return;
-          flush();
+          batcher.flush();
           subscriber.complete();
         },
       });
       return () => {
         upstream.unsubscribe();
-        timer?.unsubscribe();
-        timer = undefined;
-        buffer = [];
+        batcher.discard();
       };
     });
 }
@@ -164,7 +138,7 @@ interface Normalized<T> {
   weight: ((item: T) => number) | undefined;
   maxWeight: number;
   scheduler: SchedulerLike;
-  telemetry: TelemetryOptions | undefined;
+  telemetry: TelemetryOptions;
   name: string;
 }
 
@@ -173,7 +147,7 @@ function normalize<T>(options: number | BatchOptions<T>): Normalized<T> {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError('batch: options must be a size or an options object');
   }
-  const { size, timeMs, weight, maxWeight, scheduler, telemetry, name } = options;
+  const { size, timeMs, weight, maxWeight, scheduler, tracer, meter, name } = options;
   if (size !== undefined && !(size === Number.POSITIVE_INFINITY || isPositiveInteger(size))) {
     throw new TypeError(`batch: size must be a positive integer, got ${String(size)}`);
   }
@@ -204,7 +178,7 @@ function normalize<T>(options: number | BatchOptions<T>): Normalized<T> {
     weight,
     maxWeight: maxWeight ?? Number.POSITIVE_INFINITY,
     scheduler: scheduler ?? asyncScheduler,
-    telemetry,
+    telemetry: { tracer, meter },
     name: name ?? 'batch',
   };
 }

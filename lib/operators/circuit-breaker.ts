@@ -5,6 +5,7 @@ import {
   Observable,
   type SchedulerLike,
   Subject,
+  type Subscriber,
   type Subscription,
 } from 'rxjs';
 import { describeError, errorGuard, messageOf, PipelineError } from '../core/errors.js';
@@ -418,6 +419,8 @@ type Internal =
   | { state: 'isolated' };
 
 interface SampleWindow {
+  /** Whether `success` and `failure` read their time argument. */
+  readonly timed: boolean;
   success(now: number): void;
   /** Records a failure; returns whether the breaker should open. */
   failure(now: number): boolean;
@@ -588,48 +591,38 @@ export function createCircuitBreaker(options: number | CircuitBreakerOptions = {
     }
   };
 
-  const permit = (trial: boolean): CircuitPermit => {
-    const gen = generation;
-    let settled = false;
-    const succeed = (): void => {
+  // What a permit reports to. A permit is one small object (no closures), and a call in the
+  // closed state reads the clock only when the strategy samples by time.
+  const outcomes: PermitOutcomes = {
+    succeed(trial, gen) {
       if (gen !== generation) return;
+      if (trial) {
+        if (s.state === 'half-open') {
+          s.successes++;
+          settleTrial(now());
+        }
+      } else if (s.state === 'closed') {
+        window.success(window.timed ? now() : 0);
+      }
+    },
+    fail(trial, gen, error) {
+      if (!errorMatches(o.handle, error)) {
+        outcomes.succeed(trial, gen);
+        return;
+      }
+      if (gen !== generation) return;
+      lastFailure = error;
       const at = now();
       if (trial && s.state === 'half-open') {
-        s.successes++;
+        s.failures++;
         settleTrial(at);
-      } else if (!trial && s.state === 'closed') {
-        window.success(at);
+      } else if (!trial && s.state === 'closed' && window.failure(at)) {
+        open(at, error);
       }
-    };
-    return {
-      success() {
-        if (settled) return;
-        settled = true;
-        succeed();
-      },
-      failure(error: unknown) {
-        if (settled) return;
-        settled = true;
-        if (!errorMatches(o.handle, error)) {
-          succeed();
-          return;
-        }
-        if (gen !== generation) return;
-        lastFailure = error;
-        const at = now();
-        if (trial && s.state === 'half-open') {
-          s.failures++;
-          settleTrial(at);
-        } else if (!trial && s.state === 'closed' && window.failure(at)) {
-          open(at, error);
-        }
-      },
-      release() {
-        if (settled) return;
-        settled = true;
-        if (gen === generation && trial && s.state === 'half-open') s.admitted--;
-      },
-    };
+    },
+    release(trial, gen) {
+      if (gen === generation && trial && s.state === 'half-open') s.admitted--;
+    },
   };
 
   if (o.initialState !== undefined) restore(o.initialState);
@@ -645,21 +638,22 @@ export function createCircuitBreaker(options: number | CircuitBreakerOptions = {
       return lastFailure;
     },
     admit() {
+      // closed: no clock read (only an open breaker's break depends on the time)
+      if (s.state === 'closed') return new Permit(outcomes, false, generation);
       const at = now();
       refresh(at);
-      switch (s.state) {
-        case 'closed':
-          return permit(false);
+      const cur: Internal = s; // refresh only ever moves open to half-open
+      switch (cur.state) {
         case 'isolated':
           throw new IsolatedCircuitError(name);
         case 'open':
-          throw new BrokenCircuitError(name, 'open', Math.max(0, s.until - at), lastFailure);
+          throw new BrokenCircuitError(name, 'open', Math.max(0, cur.until - at), lastFailure);
         default:
-          if (s.admitted >= halfOpenCalls) {
+          if (cur.admitted >= halfOpenCalls) {
             throw new BrokenCircuitError(name, 'half-open', 0, lastFailure);
           }
-          s.admitted++;
-          return permit(true);
+          cur.admitted++;
+          return new Permit(outcomes, true, generation);
       }
     },
     isolate() {
@@ -742,31 +736,85 @@ export function circuitBreaker<T>(breaker: CircuitBreaker): MonoTypeOperatorFunc
         subscriber.error(e);
         return;
       }
-      const sub = source.subscribe({
-        next: (value) => {
-          permit.success();
-          subscriber.next(value);
-        },
-        error: (e: unknown) => {
-          try {
-            permit.failure(e);
-          } catch (bug) {
-            // a throwing breakDuration function: fail loudly rather than hang the caller
-            subscriber.error(bug);
-            return;
-          }
-          subscriber.error(e);
-        },
-        complete: () => {
-          permit.success();
-          subscriber.complete();
-        },
-      });
-      return () => {
-        permit.release();
-        sub.unsubscribe();
-      };
+      const call = new BreakerCall(subscriber, permit);
+      call.upstream = source.subscribe(call);
+      return call;
     });
+}
+
+/**
+ * One call through a breaker: reports its outcome on the permit, and is its own teardown
+ * (an unsubscribed call releases its permit: a cancelled call is no outcome).
+ */
+class BreakerCall<T> {
+  upstream: Subscription | undefined;
+
+  constructor(
+    private readonly downstream: Subscriber<T>,
+    private readonly permit: CircuitPermit,
+  ) {}
+
+  next(value: T): void {
+    this.permit.success();
+    this.downstream.next(value);
+  }
+
+  error(e: unknown): void {
+    try {
+      this.permit.failure(e);
+    } catch (bug) {
+      // a throwing breakDuration function: fail loudly rather than hang the caller
+      this.downstream.error(bug);
+      return;
+    }
+    this.downstream.error(e);
+  }
+
+  complete(): void {
+    this.permit.success();
+    this.downstream.complete();
+  }
+
+  unsubscribe(): void {
+    this.permit.release();
+    this.upstream?.unsubscribe();
+  }
+}
+
+/** Where a {@link Permit} reports (one per breaker). */
+interface PermitOutcomes {
+  succeed(trial: boolean, generation: number): void;
+  fail(trial: boolean, generation: number, error: unknown): void;
+  release(trial: boolean, generation: number): void;
+}
+
+/** One admitted call's permit: the first of success, failure or release counts. */
+class Permit implements CircuitPermit {
+  private settled = false;
+
+  constructor(
+    private readonly outcomes: PermitOutcomes,
+    private readonly trial: boolean,
+    private readonly generation: number,
+  ) {}
+
+  success(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.outcomes.succeed(this.trial, this.generation);
+  }
+
+  failure(error: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.outcomes.fail(this.trial, this.generation, error);
+  }
+
+  release(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.outcomes.release(this.trial, this.generation);
+  }
 }
 
 function breakDurationOf(
@@ -831,6 +879,7 @@ function sampleWindow(strategy: BreakerStrategy, fail: (msg: string) => never): 
       }
       let failures = 0;
       return {
+        timed: false,
         success: () => {
           failures = 0;
         },
@@ -869,6 +918,7 @@ function sampleWindow(strategy: BreakerStrategy, fail: (msg: string) => never): 
         if (failed) failures++;
       };
       return {
+        timed: false,
         success: () => push(false),
         failure: () => {
           push(true);
@@ -916,6 +966,7 @@ function sampleWindow(strategy: BreakerStrategy, fail: (msg: string) => never): 
         if (failed) current.failures++;
       };
       return {
+        timed: true,
         success: (at) => record(at, false),
         failure: (at) => {
           record(at, true);

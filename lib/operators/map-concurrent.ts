@@ -1,8 +1,10 @@
 import { setMaxListeners } from 'node:events';
 import { Observable, type OperatorFunction, Subject, takeUntil } from 'rxjs';
 import { BufferOverflowError, CancelledError } from '../core/errors.js';
+import { Fifo } from '../core/fifo.js';
 import { isPromiseLike } from '../core/from-work.js';
-import { Fifo } from '../flow/fifo.js';
+import { Gate } from '../core/gate.js';
+import { ReorderBuffer } from '../core/reorder.js';
 
 /**
  * The work {@link mapConcurrent} runs for each item.
@@ -121,19 +123,18 @@ export function mapConcurrent<T, R>(
       setMaxListeners(0, controller.signal);
       const signal = controller.signal;
 
-      /** Inputs whose key (if any) is free, waiting for a slot. */
-      const waiting = new Fifo<Entry<T>>();
       /** Busy keys: the inputs queued behind the running one (`null` when none). */
       const keys = keyOf === undefined ? undefined : new Map<unknown, Fifo<Entry<T>> | null>();
       /** Results that finished ahead of an earlier item (ordered mode). */
-      const reorder = ordered ? new Map<number, R>() : undefined;
-      let buffered = 0;
-      let running = 0;
+      const reorder = ordered
+        ? new ReorderBuffer<R>((value) => {
+            if (!finished) subscriber.next(value);
+          })
+        : undefined;
+      let keyQueued = 0;
       let nextIndex = 0;
-      let nextToEmit = 0;
       let sourceDone = false;
       let finished = false;
-      let pumping = false;
 
       const fail = (e: unknown): void => {
         if (finished) return;
@@ -142,51 +143,33 @@ export function mapConcurrent<T, R>(
       };
 
       const completeIfDone = (): void => {
-        if (sourceDone && running === 0 && buffered === 0 && !finished) {
+        if (sourceDone && gate.active === 0 && gate.queued === 0 && keyQueued === 0 && !finished) {
           finished = true;
           subscriber.complete();
         }
       };
 
-      const emit = (entry: Entry<T>, value: R): void => {
-        if (reorder === undefined) {
-          subscriber.next(value);
-          return;
-        }
-        if (entry.index !== nextToEmit) {
-          reorder.set(entry.index, value);
-          return;
-        }
-        subscriber.next(value);
-        nextToEmit++;
-        while (reorder.has(nextToEmit) && !subscriber.closed) {
-          const next = reorder.get(nextToEmit) as R;
-          reorder.delete(nextToEmit);
-          nextToEmit++;
-          subscriber.next(next);
-        }
-      };
-
-      /** Frees the entry's key: its next queued input (if any) becomes startable. */
+      /** Frees the entry's key: its next queued input (if any) goes to the gate. */
       const releaseKey = (entry: Entry<T>): void => {
         if (keys === undefined) return;
         const queued = keys.get(entry.key);
-        if (queued?.size) waiting.push(queued.shift()!);
-        else keys.delete(entry.key);
+        if (queued?.size) {
+          keyQueued--;
+          gate.offer(queued.shift()!);
+        } else keys.delete(entry.key);
       };
 
       const settle = (entry: Entry<T>, value: R): void => {
         if (finished) return;
-        running--;
-        emit(entry, value);
+        if (reorder === undefined) subscriber.next(value);
+        else reorder.push(entry.index, value);
         if (finished || subscriber.closed) return;
         releaseKey(entry);
-        pump();
+        gate.release();
         completeIfDone();
       };
 
-      const start = (entry: Entry<T>): void => {
-        running++;
+      const gate = new Gate<Entry<T>>(concurrency, (entry) => {
         let out: R | PromiseLike<R>;
         try {
           out = project(entry.item, signal, entry.index);
@@ -203,18 +186,7 @@ export function mapConcurrent<T, R>(
         } catch (e) {
           fail(e); // a thenable whose then() throws
         }
-      };
-
-      /** Starts waiting inputs while slots are free. Re-entrant calls defer to the outer loop. */
-      const pump = (): void => {
-        if (pumping) return;
-        pumping = true;
-        while (running < concurrency && waiting.size > 0 && !finished) {
-          buffered--;
-          start(waiting.shift()!);
-        }
-        pumping = false;
-      };
+      });
 
       const accept = (item: T): void => {
         const index = nextIndex++;
@@ -229,8 +201,7 @@ export function mapConcurrent<T, R>(
         }
         const entry: Entry<T> = { item, index, key };
         const keyBusy = keys?.has(key) === true;
-        const mustWait = keyBusy || running >= concurrency || waiting.size > 0 || pumping;
-        if (mustWait && buffered >= maxBuffer) {
+        if ((keyBusy || gate.wouldQueue) && keyQueued + gate.queued >= maxBuffer) {
           fail(new BufferOverflowError(maxBuffer, 'mapConcurrent input buffer'));
           return;
         }
@@ -242,18 +213,12 @@ export function mapConcurrent<T, R>(
               keys.set(key, queued);
             }
             queued.push(entry);
-            buffered++;
+            keyQueued++;
             return;
           }
           keys.set(key, null);
         }
-        if (!mustWait) {
-          start(entry);
-          return;
-        }
-        waiting.push(entry);
-        buffered++;
-        pump();
+        gate.offer(entry);
       };
 
       const stop = new Subject<void>();
@@ -272,11 +237,11 @@ export function mapConcurrent<T, R>(
 
       return () => {
         upstream.unsubscribe();
-        if (!finished || running > 0) {
+        if (!finished || gate.active > 0) {
           finished = true;
-          if (running > 0) controller.abort(new CancelledError('mapConcurrent'));
+          if (gate.active > 0) controller.abort(new CancelledError('mapConcurrent'));
         }
-        waiting.clear();
+        gate.clear();
         keys?.clear();
         reorder?.clear();
       };

@@ -6,6 +6,7 @@ import {
   type MonoTypeOperatorFunction,
   Observable,
   type SchedulerLike,
+  type Subscriber,
   type Subscription,
 } from 'rxjs';
 import { describeError, errorGuard, messageOf, PipelineError } from '../core/errors.js';
@@ -247,120 +248,167 @@ export function retry<T>(options: number | RetryOptions = {}): MonoTypeOperatorF
   }
   if (maxAttempts === 1) return identity;
 
-  const name = o.name ?? 'retry';
-  const scheduler = o.scheduler ?? asyncScheduler;
-  const { budget, signal, logger } = o;
-  const attrs: Attributes = { name };
-
+  const cfg: RetryConfig = {
+    o,
+    maxAttempts,
+    backoffOptions,
+    name: o.name ?? 'retry',
+    scheduler: o.scheduler ?? asyncScheduler,
+    attrs: { name: o.name ?? 'retry' },
+  };
+  const signal = o.signal;
   return (source) =>
     new Observable<T>((subscriber) => {
       if (signal?.aborted) {
         subscriber.error(signal.reason);
         return;
       }
-      const span = trace.getActiveSpan();
-      let delayAt = backoffFunction(backoffOptions);
-      let failures = 0;
-      let attempts = 0;
-      let timer: Subscription | undefined;
-
-      const emit = (event: RetryEvent): void => {
-        o.onEvent?.(event);
-      };
-      const giveUp = (error: unknown, reason: RetryGiveUpReason): void => {
-        emit({ type: 'gave-up', name, attempts: failures, reason, error });
-        if (reason === 'max-attempts' || reason === 'budget') {
-          (span ?? trace.getActiveSpan())?.addEvent('retry.gave_up', {
-            'retry.name': name,
-            'retry.attempts': failures,
-            'retry.reason': reason,
-          });
-          if (logger) {
-            logEvent(logger, LogEvents.retryGaveUp, () => ({
-              name,
-              attempts: failures,
-              reason,
-              error: describeError(error),
-            }));
-          }
-        }
-        subscriber.error(error);
-      };
-      const stopReason = (error: unknown, attempt: number): RetryGiveUpReason | undefined => {
-        if (isPermanentError(error)) return 'permanent';
-        if (!errorMatches(o.handle, error) || (o.retryIf && !o.retryIf(error, attempt))) {
-          return 'not-handled';
-        }
-        if (attempt >= maxAttempts) return 'max-attempts';
-        if (budget && !budget.tryRetry()) return 'budget';
-        return undefined;
-      };
-      const onError = (error: unknown): void => {
-        failures++;
-        const attempt = failures;
-        let delayMs: number;
-        try {
-          const reason = stopReason(error, attempt);
-          if (reason !== undefined) {
-            giveUp(error, reason);
-            return;
-          }
-          const suggestedDelayMs = delayAt(attempt - 1);
-          const chosen = o.delay?.({ attempt, error, suggestedDelayMs });
-          delayMs =
-            chosen !== undefined && Number.isFinite(chosen) && chosen >= 0
-              ? chosen
-              : suggestedDelayMs;
-          emit({ type: 'scheduled', name, attempt, delayMs, error });
-        } catch (callbackError) {
-          subscriber.error(callbackError);
-          return;
-        }
-        instruments(o).retryAttempts.add(1, attrs);
-        (span ?? trace.getActiveSpan())?.addEvent('retry', {
-          'retry.name': name,
-          'retry.attempt': attempt,
-          'retry.delay_ms': delayMs,
-          'error.type': errorType(error),
-        });
-        if (logger) {
-          logEvent(logger, LogEvents.retryScheduled, () => ({
-            name,
-            attempt,
-            delayMs,
-            error: describeError(error),
-          }));
-        }
-        timer = scheduler.schedule(subscribeAttempt, delayMs);
-      };
-      const subscribeAttempt = (): void => {
-        timer?.unsubscribe();
-        timer = undefined;
-        attempts++;
-        if (attempts === 1) budget?.recordCall();
-        subscriber.add(
-          source.subscribe({
-            next: (value) => {
-              if (o.resetOnSuccess && failures > 0) {
-                failures = 0;
-                delayAt = backoffFunction(backoffOptions);
-              }
-              subscriber.next(value);
-            },
-            error: onError,
-            complete: () => subscriber.complete(),
-          }),
-        );
-      };
-      const onAbort = (): void => subscriber.error(signal?.reason);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      subscribeAttempt();
-      return () => {
-        timer?.unsubscribe();
-        timer = undefined;
-        signal?.removeEventListener('abort', onAbort);
-      };
+      const run = new RetryRun(cfg, source, subscriber);
+      run.attempt();
+      return run;
     });
+}
+
+/** What every subscription of one `retry(...)` shares. */
+interface RetryConfig {
+  readonly o: RetryOptions;
+  readonly maxAttempts: number;
+  readonly backoffOptions: BackoffOptions;
+  readonly name: string;
+  readonly scheduler: SchedulerLike;
+  readonly attrs: Attributes;
+}
+
+/**
+ * One subscription of `retry`: observes its attempts (one object for all of them: nothing is
+ * allocated per call beyond what RxJS needs) and is its own teardown. The backoff is made at
+ * the first failure, so a call that succeeds at once pays for none of it.
+ */
+class RetryRun<T> {
+  private readonly span = trace.getActiveSpan();
+  private delayAt: ((n: number) => number) | undefined;
+  private failures = 0;
+  private attempts = 0;
+  private timer: Subscription | undefined;
+  private current: Subscription | undefined;
+  private readonly onAbort: (() => void) | undefined;
+  private retry$: (() => void) | undefined;
+
+  constructor(
+    private readonly cfg: RetryConfig,
+    private readonly source: Observable<T>,
+    private readonly subscriber: Subscriber<T>,
+  ) {
+    const signal = cfg.o.signal;
+    if (signal !== undefined) {
+      this.onAbort = () => subscriber.error(signal.reason);
+      signal.addEventListener('abort', this.onAbort, { once: true });
+    }
+  }
+
+  /** Subscribes one attempt. */
+  attempt(): void {
+    this.timer?.unsubscribe();
+    this.timer = undefined;
+    const n = ++this.attempts;
+    if (n === 1) this.cfg.o.budget?.recordCall();
+    const sub = this.source.subscribe(this);
+    // a synchronous scheduler may have started the next attempt already: keep the newest
+    if (this.attempts === n) this.current = sub;
+  }
+
+  next(value: T): void {
+    if (this.cfg.o.resetOnSuccess && this.failures > 0) {
+      this.failures = 0;
+      this.delayAt = undefined;
+    }
+    this.subscriber.next(value);
+  }
+
+  complete(): void {
+    this.subscriber.complete();
+  }
+
+  error(error: unknown): void {
+    const { o, name, scheduler } = this.cfg;
+    this.failures++;
+    const attempt = this.failures;
+    let delayMs: number;
+    try {
+      const reason = this.stopReason(error, attempt);
+      if (reason !== undefined) {
+        this.giveUp(error, reason);
+        return;
+      }
+      this.delayAt ??= backoffFunction(this.cfg.backoffOptions);
+      const suggestedDelayMs = this.delayAt(attempt - 1);
+      const chosen = o.delay?.({ attempt, error, suggestedDelayMs });
+      delayMs =
+        chosen !== undefined && Number.isFinite(chosen) && chosen >= 0 ? chosen : suggestedDelayMs;
+      o.onEvent?.({ type: 'scheduled', name, attempt, delayMs, error });
+    } catch (callbackError) {
+      this.subscriber.error(callbackError);
+      return;
+    }
+    instruments(o).retryAttempts.add(1, this.cfg.attrs);
+    (this.span ?? trace.getActiveSpan())?.addEvent('retry', {
+      'retry.name': name,
+      'retry.attempt': attempt,
+      'retry.delay_ms': delayMs,
+      'error.type': errorType(error),
+    });
+    if (o.logger) {
+      logEvent(o.logger, LogEvents.retryScheduled, () => ({
+        name,
+        attempt,
+        delayMs,
+        error: describeError(error),
+      }));
+    }
+    this.retry$ ??= () => this.attempt();
+    this.timer = scheduler.schedule(this.retry$, delayMs);
+  }
+
+  /** Teardown: cancels a pending retry or the running attempt; stops listening to the signal. */
+  unsubscribe(): void {
+    this.timer?.unsubscribe();
+    this.timer = undefined;
+    this.current?.unsubscribe();
+    if (this.onAbort !== undefined) this.cfg.o.signal?.removeEventListener('abort', this.onAbort);
+  }
+
+  private stopReason(error: unknown, attempt: number): RetryGiveUpReason | undefined {
+    const { o, maxAttempts } = this.cfg;
+    if (isPermanentError(error)) return 'permanent';
+    if (!errorMatches(o.handle, error) || (o.retryIf && !o.retryIf(error, attempt))) {
+      return 'not-handled';
+    }
+    if (attempt >= maxAttempts) return 'max-attempts';
+    if (o.budget && !o.budget.tryRetry()) return 'budget';
+    return undefined;
+  }
+
+  private giveUp(error: unknown, reason: RetryGiveUpReason): void {
+    const { o, name } = this.cfg;
+    const failures = this.failures;
+    o.onEvent?.({ type: 'gave-up', name, attempts: failures, reason, error });
+    if (reason === 'max-attempts' || reason === 'budget') {
+      (this.span ?? trace.getActiveSpan())?.addEvent('retry.gave_up', {
+        'retry.name': name,
+        'retry.attempts': failures,
+        'retry.reason': reason,
+      });
+      if (o.logger) {
+        logEvent(o.logger, LogEvents.retryGaveUp, () => ({
+          name,
+          attempts: failures,
+          reason,
+          error: describeError(error),
+        }));
+      }
+    }
+    this.subscriber.error(error);
+  }
 }
 
 function retriesToAttempts(retries: number): number {

@@ -4,7 +4,7 @@ import { sleep } from '../core/abort.js';
 import { isStepError } from '../core/errors.js';
 import type { Outcome } from '../core/outcome.js';
 import { type Pipeline, pipeline } from '../core/pipeline.js';
-import { type AnyStep, type Step, step } from '../core/step.js';
+import { type Step, step } from '../core/step.js';
 import { LogEvents, logEvent } from '../observability/log-events.js';
 import { silentLogger } from '../observability/logger.js';
 import { instruments, meterOf, type TelemetryOptions } from '../observability/telemetry.js';
@@ -236,7 +236,7 @@ export function serviceBusWorker<T, O>(options: ServiceBusWorkerOptions<T, O>): 
     }
     return item.body;
   });
-  let wrapped = pipeline(
+  const flow: Pipeline<ReceivedItem<T>, O> = pipeline(
     {
       name,
       logger,
@@ -244,9 +244,8 @@ export function serviceBusWorker<T, O>(options: ServiceBusWorkerOptions<T, O>): 
       ...(options.meter ? { meter: options.meter } : {}),
     },
     receive,
-  ) as unknown as Pipeline<ReceivedItem<T>, unknown>;
-  for (const s of inner.steps) wrapped = wrapped.append(s as AnyStep as Step<unknown, unknown>);
-  const flow = wrapped as unknown as Pipeline<ReceivedItem<T>, O>;
+    inner,
+  );
 
   const settle = async (item: ReceivedItem<T>, outcome: SettleOutcome): Promise<SettleAction> => {
     const action = await item.settleBy(outcome);

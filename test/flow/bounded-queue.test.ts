@@ -7,12 +7,12 @@ import fc from 'fast-check';
 import { pino } from 'pino';
 import { firstValueFrom, lastValueFrom, map, take, toArray } from 'rxjs';
 import { BufferOverflowError, isBufferOverflowError } from '../../lib/core/errors.js';
+import type { OverflowPolicy } from '../../lib/core/source.js';
 import {
   type BoundedQueue,
   boundedQueue,
   isQueueClosedError,
   QueueClosedError,
-  type QueueFullMode,
 } from '../../lib/flow/bounded-queue.js';
 
 class TestReader extends MetricReader {
@@ -47,16 +47,16 @@ test('validates its options with TypeError', (t) => {
   t.throws(() => boundedQueue(1.5), { instanceOf: TypeError });
   t.throws(() => boundedQueue(Number.NaN), { instanceOf: TypeError });
   t.throws(() => boundedQueue(Number.POSITIVE_INFINITY), { instanceOf: TypeError });
-  t.throws(() => boundedQueue({ capacity: 2, fullMode: 'bogus' as QueueFullMode }), {
+  t.throws(() => boundedQueue({ capacity: 2, overflow: 'bogus' as OverflowPolicy }), {
     instanceOf: TypeError,
-    message: /fullMode/,
+    message: /overflow/,
   });
   t.throws(() => boundedQueue({ capacity: 2, onDrop: 3 as never }), { instanceOf: TypeError });
   t.throws(() => boundedQueue({ capacity: 2, name: '' }), { instanceOf: TypeError });
   t.throws(() => boundedQueue(null as never), { instanceOf: TypeError });
   const q = boundedQueue<number>(3);
   t.is(q.capacity, 3);
-  t.is(q.fullMode, 'wait');
+  t.is(q.overflow, 'wait');
   t.is(q.name, 'queue');
 });
 
@@ -127,10 +127,10 @@ test("'dropOldest' evicts the oldest item, reports it, and the write succeeds", 
   const dropped: number[] = [];
   const q = boundedQueue<number>({
     capacity: 2,
-    fullMode: 'dropOldest',
+    overflow: 'dropOldest',
     onDrop: (x) => dropped.push(x),
     name: 'drop-oldest',
-    telemetry: { meter },
+    meter,
   });
   await q.write(1);
   await q.write(2);
@@ -151,7 +151,7 @@ test("'dropNewest' drops the item being written and keeps what is held", async (
   const dropped: number[] = [];
   const q = boundedQueue<number>({
     capacity: 2,
-    fullMode: 'dropNewest',
+    overflow: 'dropNewest',
     onDrop: (x) => dropped.push(x),
   });
   await q.write(1);
@@ -167,7 +167,7 @@ test('an onDrop that throws rejects that write; the queue stays consistent', asy
   const boom = new Error('onDrop failed');
   const q = boundedQueue<number>({
     capacity: 1,
-    fullMode: 'dropNewest',
+    overflow: 'dropNewest',
     onDrop: () => {
       throw boom;
     },
@@ -179,7 +179,7 @@ test('an onDrop that throws rejects that write; the queue stays consistent', asy
 });
 
 test("'error' mode rejects a write into a full queue with BufferOverflowError", async (t) => {
-  const q = boundedQueue<number>({ capacity: 1, fullMode: 'error', name: 'strict' });
+  const q = boundedQueue<number>({ capacity: 1, overflow: 'error', name: 'strict' });
   await q.write(1);
   const e = await t.throwsAsync(q.write(2), { instanceOf: BufferOverflowError });
   t.true(isBufferOverflowError(e));
@@ -467,12 +467,12 @@ test('toObservable subscribers compete for items', async (t) => {
 
 test('rx.queue.size goes up on enqueue and down on dequeue, with the queue name', async (t) => {
   const { meter, points } = testMeter();
-  const q = boundedQueue<number>({ capacity: 4, name: 'sized', telemetry: { meter } });
+  const q = boundedQueue<number>({ capacity: 4, name: 'sized', meter });
   await q.write(1);
   await q.write(2);
   await q.write(3);
   await q.read();
-  const other = boundedQueue<number>({ capacity: 4, name: 'other', telemetry: { meter } });
+  const other = boundedQueue<number>({ capacity: 4, name: 'other', meter });
   await other.write(1);
   const size = await points('rx.queue.size');
   const byQueue = Object.fromEntries(size.map((p) => [String(p.attributes.queue), p.value]));
@@ -494,7 +494,7 @@ test('logs queue.full, queue.dropped and queue.completed from the catalog', asyn
   const logger = pino({ level: 'debug' }, sink);
   const dropping = boundedQueue<number>({
     capacity: 1,
-    fullMode: 'dropNewest',
+    overflow: 'dropNewest',
     name: 'lg',
     logger,
   });
@@ -518,12 +518,12 @@ test('logs queue.full, queue.dropped and queue.completed from the catalog', asyn
 });
 
 test('toJSON describes the queue', async (t) => {
-  const q = boundedQueue<number>({ capacity: 2, name: 'snap', fullMode: 'dropOldest' });
+  const q = boundedQueue<number>({ capacity: 2, name: 'snap', overflow: 'dropOldest' });
   await q.write(1);
   t.deepEqual(q.toJSON(), {
     name: 'snap',
     capacity: 2,
-    fullMode: 'dropOldest',
+    overflow: 'dropOldest',
     size: 1,
     waitingWriters: 0,
     waitingReaders: 0,
@@ -538,22 +538,22 @@ test('tryWrite/tryRead match a bounded-array model in every full mode (property)
   );
   fc.assert(
     fc.property(
-      fc.constantFrom<QueueFullMode>('wait', 'dropOldest', 'dropNewest', 'error'),
+      fc.constantFrom<OverflowPolicy>('wait', 'dropOldest', 'dropNewest', 'error'),
       fc.integer({ min: 1, max: 5 }),
       fc.array(cmd, { maxLength: 200 }),
-      (fullMode, capacity, cmds) => {
+      (overflow, capacity, cmds) => {
         const dropped: number[] = [];
         const modelDropped: number[] = [];
-        const q = boundedQueue<number>({ capacity, fullMode, onDrop: (x) => dropped.push(x) });
+        const q = boundedQueue<number>({ capacity, overflow, onDrop: (x) => dropped.push(x) });
         const model: number[] = [];
         for (const c of cmds) {
           if (c.kind === 'write') {
             let accepted = true;
             if (model.length < capacity) model.push(c.value);
-            else if (fullMode === 'dropOldest') {
+            else if (overflow === 'dropOldest') {
               modelDropped.push(model.shift()!);
               model.push(c.value);
-            } else if (fullMode === 'dropNewest') modelDropped.push(c.value);
+            } else if (overflow === 'dropNewest') modelDropped.push(c.value);
             else accepted = false;
             if (q.tryWrite(c.value) !== accepted) return false;
           } else {

@@ -194,7 +194,7 @@ test('stops an endless synchronous source when the subscriber leaves', async (t)
 test('records each batch length in rx.batch.size', async (t) => {
   const reader = new TestReader();
   const meter = new MeterProvider({ readers: [reader] }).getMeter('batch-test');
-  await lastValueFrom(range(0, 10).pipe(batch({ size: 4, telemetry: { meter }, name: 'embed' })));
+  await lastValueFrom(range(0, 10).pipe(batch({ size: 4, meter, name: 'embed' })));
   const { resourceMetrics } = await reader.collect();
   const metric = resourceMetrics.scopeMetrics
     .flatMap((s) => s.metrics)

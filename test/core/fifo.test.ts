@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { Fifo } from '../../lib/flow/fifo.js';
+import { Fifo } from '../../lib/core/fifo.js';
 
 test('push and shift keep FIFO order across growth and wrap-around', (t) => {
   const q = new Fifo<number>(2);
