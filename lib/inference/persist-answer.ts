@@ -4,7 +4,8 @@ import { describeError } from '../core/errors.js';
 import { retry } from '../operators/retry.js';
 import type { Database } from '../postgres/database.js';
 import { postgresSagaLog } from '../postgres/saga-log.js';
-import { type Saga, type SagaCodec, type SagaContext, saga } from '../saga/saga.js';
+import { type Saga, saga } from '../saga/saga.js';
+import type { SagaCodec, SagaContext } from '../saga/types.js';
 import {
   InferenceInvocationRecord,
   InferenceRequestRecord,
