@@ -11,7 +11,7 @@ import {
   registerModels,
   unregisterModels,
 } from '../../lib/inference/index.js';
-import { loadSaga, postgresSagaLog, resumeSagas } from '../../lib/postgres/saga-log.js';
+import { loadSaga, postgresSagaLog, resumeSagas } from '../../lib/postgres/index.js';
 import { isSagaFailedError } from '../../lib/saga/errors.js';
 import { databaseSuite } from '../support/databases.js';
 import { type ModelServer, startModelServer } from '../support/model-server.js';
