@@ -285,10 +285,16 @@ suite.serial(
     const telemetry = memoryMeter();
     const logs = memoryLogger('info');
     const ac = new AbortController();
-    // abandoned for more than staleAfterMs; a saga being recovered is written (so fresh) at its
-    // claim, so the other service does not take it over
-    await delay(600);
-    const common = { db, staleAfterMs: 500, intervalMs: 20, concurrency: 2 } as const;
+    // their processes "died" an hour ago; a saga being recovered is written (so fresh) at its
+    // claim, so with staleAfterMs a minute the other service never takes it over
+    await db.orm.em
+      .fork()
+      .nativeUpdate(
+        SagaRecord,
+        { name: { $in: [name, back] } },
+        { updatedAt: new Date(Date.now() - 3_600_000) },
+      );
+    const common = { db, staleAfterMs: 60_000, intervalMs: 20, concurrency: 2 } as const;
     // sagas fail at step a only for the failing saga (the others already completed a)
     const one = sagaRecovery({
       ...common,

@@ -191,7 +191,8 @@ async function main(): Promise<void> {
         );
       return Number(rows[0]?.n ?? 0);
     };
-    while ((await open()) > 0) await recovery.runOnce();
+    // bounded: a saga that cannot be finished shows up as still open in the test's checks
+    for (let pass = 0; pass < 20 && (await open()) > 0; pass++) await recovery.runOnce();
     await recovery.stop();
     const results = await startAll(s);
     out(JSON.stringify({ stats: recovery.stats, results }));
