@@ -285,7 +285,6 @@ export function sagaRecovery(options: SagaRecoveryOptions): SagaRecovery {
     signal,
     logger = silentLogger(),
     onOutcome,
-    tracer: _tracer,
     meter: _meter,
     ...resumeOptions
   } = options ?? ({} as SagaRecoveryOptions);

@@ -83,6 +83,8 @@ interface Failure {
   readonly error: unknown;
   readonly step: string | undefined;
   readonly cancelled: boolean;
+  /** The saga log refused or failed a write (not a conflict). */
+  readonly write?: boolean;
 }
 
 /**
@@ -115,7 +117,10 @@ export async function executeSaga(
   let failure: Failure | undefined;
   let value: unknown;
   let first: number;
-  /** A forward saga stops (no compensation) when a strict write fails. */
+  /**
+   * A forward saga stops (no compensation) when another process took it over, or when its
+   * log cannot be written at all: recovery finishes it from what the log holds.
+   */
   const stop = (e: unknown): never => {
     logEvent(logger, LogEvents.sagaOwnershipLost, () => ({ err: e }));
     span.setAttribute('saga.outcome', 'stopped');
@@ -172,8 +177,8 @@ export async function executeSaga(
       await tracker.record(true); // the compensation is registered before the action runs
     } catch (e) {
       tracker.setStep(i, { status: before ?? 'pending' });
-      if (forward) stop(e);
-      failure = { error: e, step: s.name, cancelled: false };
+      if (forward && isSagaConflictError(e)) stop(e);
+      failure = { error: e, step: s.name, cancelled: false, write: true };
       break;
     }
     const run: ActionRun = {
@@ -220,16 +225,21 @@ export async function executeSaga(
       result,
     });
     if (tracker.steps[i]?.status !== 'completed') {
+      let encoded: unknown;
       try {
-        tracker.setStep(i, {
-          status: 'completed',
-          result: def.log ? encodeWith(s.codec, result) : undefined,
-        });
+        encoded = def.log ? encodeWith(s.codec, result) : undefined;
+      } catch (e) {
+        // the step completed, but its result cannot be recorded: undo it with the others
+        failure = { error: e, step: s.name, cancelled: false };
+        break;
+      }
+      try {
+        tracker.setStep(i, { status: 'completed', result: encoded });
         await tracker.record(true);
       } catch (e) {
         tracker.setStep(i, { status: 'completed' });
-        if (forward) stop(e);
-        failure = { error: e, step: s.name, cancelled: false };
+        if (forward && isSagaConflictError(e)) stop(e);
+        failure = { error: e, step: s.name, cancelled: false, write: true };
         break;
       }
     }
@@ -245,11 +255,26 @@ export async function executeSaga(
       span.end();
       return value;
     } catch (e) {
-      // the log still says 'running': a resumer would compensate it, so undo it now (a forward
-      // saga stops instead: a resumer finds every step completed and completes it)
+      // the log still says 'running': a resumer would compensate it, so undo it now
       tracker.status = 'running';
-      if (forward) stop(e);
-      failure = { error: e, step: undefined, cancelled: false };
+      if (forward && isSagaConflictError(e)) stop(e);
+      failure = { error: e, step: undefined, cancelled: false, write: true };
+    }
+  }
+  if (forward && failure.write) {
+    // a forward saga compensates after a failed write only if its log can record that it
+    // does; else (the store is down) it stops, and recovery goes on from what the log holds
+    const { status, cause, failedStep } = tracker;
+    tracker.status = 'compensating';
+    tracker.cause = failure.error;
+    tracker.failedStep = failure.step ?? null;
+    try {
+      await tracker.record(true);
+    } catch (e) {
+      tracker.status = status;
+      tracker.cause = cause;
+      tracker.failedStep = failedStep;
+      stop(e);
     }
   }
 

@@ -291,7 +291,10 @@ export interface SagaOptions extends TelemetryOptions {
    * `'backward'` compensates the completed steps; `'forward'` continues from the step that was
    * running (it runs again: make it idempotent, e.g. with `ctx.idempotencyKey`, or
    * transactional) with the recorded outputs of the completed steps, which never run again.
-   * A forward saga that fails after resuming compensates as usual. Forward needs a `log`.
+   * A forward saga that fails after resuming compensates as usual. A forward saga taken
+   * over by another process, or whose log cannot record even that it compensates (the store
+   * is down), stops where it is, without compensating, and errors with the log's error:
+   * recovery finishes it from what the log holds. Forward needs a `log`.
    * @default 'backward'
    */
   recovery?: SagaRecoveryDirection;

@@ -438,32 +438,46 @@ test('heartbeats keep a running saga fresh; a takeover aborts the action and a f
   t.deepEqual(compensations, [], 'nothing compensated: the other process owns the saga');
 });
 
-test('a forward saga whose log write fails stops where it is, for recovery to finish; a backward one compensates', async (t) => {
-  for (const recovery of ['forward', 'backward'] as const) {
+test('a forward saga whose log is down stops where it is, for recovery to finish; if the log can record it, it compensates', async (t) => {
+  const cases = [
+    { recovery: 'forward', down: true, compensates: false },
+    { recovery: 'forward', down: false, compensates: true },
+    { recovery: 'backward', down: true, compensates: true },
+  ] as const;
+  for (const c of cases) {
     let writes = 0;
     const inner = memorySagaLog();
     const log: SagaLog = {
       write: async (snapshot) => {
         writes++;
-        if (writes === 4) throw new Error('db down');
+        // write 4 records step b running; a log that is down refuses every write from then
+        if (writes === 4 || (c.down && writes > 4)) throw new Error('db down');
         await inner.write(snapshot);
       },
     };
     const undone: string[] = [];
+    const name = `w-${c.recovery}-${c.down}`;
     const s = saga(
-      { name: `w-${recovery}`, log, recovery },
+      { name, log, recovery: c.recovery },
       { name: 'a', action: (n: number) => n, compensate: () => void undone.push('a') },
       { name: 'b', action: (n: number) => n },
     );
     const e = await t.throwsAsync(s.run(1, { sagaId: 'w' }));
-    if (recovery === 'forward') {
-      t.is(e?.message, 'db down');
-      t.deepEqual(undone, []);
-      t.is((await inner.load({ name: 'w-forward', id: 'w' }))?.status, 'running');
+    const stored = await inner.load({ name, id: 'w' });
+    if (c.compensates) {
+      t.true(isSagaFailedError(e), name);
+      t.deepEqual(undone, ['a'], name);
     } else {
-      t.true(isSagaFailedError(e));
-      t.deepEqual(undone, ['a']);
+      t.is(e?.message, 'db down', name);
+      t.deepEqual(undone, [], name);
+      t.is(stored?.status, 'running', name);
+      t.deepEqual(
+        stored?.steps.map((st) => st.status),
+        ['completed', 'pending'],
+        `${name}: recovery will go on with b`,
+      );
     }
+    if (c.recovery === 'forward' && !c.down) t.is(stored?.status, 'compensated', name);
   }
 });
 
