@@ -47,8 +47,8 @@ export async function withHeartbeat<T>(
         pending = undefined;
       });
   };
+  // ref'd on purpose: a saga whose step is running is work in progress (cleared when it ends)
   const timer = setInterval(beat, everyMs);
-  timer.unref?.();
   try {
     return await work();
   } finally {

@@ -76,7 +76,8 @@ export interface Saga<I, O> extends Step<I, O> {
    * result as its codec decodes it; a failure is a `SagaFailedError` or
    * `CompensationFailedError` whose cause carries the recorded error's name and message.
    * A saga whose process died stays open until `sagaRecovery` (or `resumeSagas`) finishes
-   * it; callers waiting for it wait until then, or until their `signal` aborts.
+   * it; callers waiting for it wait until then, or until their `signal` aborts. A `start` of
+   * an id this saga object is already starting shares that call's promise.
    * @param input - the first step's input
    * @param options - the id, and cancellation, event listener as for `run`
    * @returns the last step's output; rejects as `run` does, or with the stored failure

@@ -337,7 +337,10 @@ export interface SagaRunOptions<O = unknown> {
    * does. @default none
    */
   compensationSignal?: AbortSignal;
-  /** The execution's id (the saga log's primary key). @default a random UUID */
+  /**
+   * The execution's id (with the saga's name, its key in the saga log; an id already there
+   * fails the saga: use `start` to run an id once). @default a random UUID
+   */
   sagaId?: string;
   /** Correlation id for logs. @default the saga id */
   correlationId?: string;
