@@ -20,8 +20,8 @@ import {
   registerModels,
   weightedVote,
 } from '../lib/inference/index.js';
+import { loadSaga, resumeSagas } from '../lib/postgres/index.js';
 import { openDatabase } from '../lib/postgres/open-database.js';
-import { loadSaga, resumeSagas } from '../lib/postgres/saga-log.js';
 import { isSagaFailedError } from '../lib/saga/errors.js';
 
 const SMOKE = process.env.SMOKE === '1';

@@ -159,6 +159,7 @@ export {
   type TimeoutOptions,
   timeout,
 } from './operators/timeout.js';
+// Sagas
 export {
   CompensationFailedError,
   type FailedCompensation,
@@ -171,7 +172,19 @@ export {
   SagaInterruptedError,
 } from './saga/errors.js';
 export type {
+  SagaCompensatedEvent,
+  SagaCompensatingEvent,
+  SagaCompensationFailedEvent,
+  SagaCompletedEvent,
+  SagaEvent,
+  SagaFailedEvent,
+  SagaStepCompletedEvent,
+} from './saga/events.js';
+export type {
   SagaLog,
+  SagaLogTransaction,
+  SagaRecoveryDirection,
+  SagaRef,
   SagaSnapshot,
   SagaSnapshotBase,
   SagaStatus,
@@ -179,35 +192,28 @@ export type {
   SagaStepStatus,
   SerializedError,
 } from './saga/log.js';
+export { type MemorySagaLog, memorySagaLog } from './saga/memory-log.js';
 export {
   type ResumeOutcome,
   type ResumeSagaOptions,
   resumeSaga,
   type SagaRegistry,
 } from './saga/resume.js';
-// Sagas
-export {
-  type AnySagaStep,
-  type Compensation,
-  type CompensationContext,
-  type Saga,
-  type SagaAction,
-  type SagaCodec,
-  type SagaCompensatedEvent,
-  type SagaCompensatingEvent,
-  type SagaCompensationFailedEvent,
-  type SagaCompletedEvent,
-  type SagaContext,
-  type SagaEvent,
-  type SagaFailedEvent,
-  type SagaOperatorOptions,
-  type SagaOptions,
-  type SagaRunOptions,
-  type SagaStep,
-  type SagaStepBase,
-  type SagaStepCompletedEvent,
-  saga,
-} from './saga/saga.js';
+export { type Saga, saga } from './saga/saga.js';
+export type {
+  AnySagaStep,
+  Compensation,
+  CompensationContext,
+  SagaAction,
+  SagaCodec,
+  SagaContext,
+  SagaOperatorOptions,
+  SagaOptions,
+  SagaRunOptions,
+  SagaStartOptions,
+  SagaStep,
+  SagaStepBase,
+} from './saga/types.js';
 
 // Background worker
 export {

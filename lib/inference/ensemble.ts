@@ -10,7 +10,8 @@ import {
 } from '../operators/circuit-breaker.js';
 import { type RetryOptions, retryAfterMs } from '../operators/retry.js';
 import type { Database } from '../postgres/database.js';
-import type { Saga, SagaContext } from '../saga/saga.js';
+import type { Saga } from '../saga/saga.js';
+import type { SagaContext } from '../saga/types.js';
 import type { AggregationStrategy, ModelResponse } from './aggregation.js';
 import { EnsembleFailedError, isModelHttpError } from './errors.js';
 import { invokeModels } from './invoke-models.js';

@@ -1,10 +1,12 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import type { MonoTypeOperatorFunction } from 'rxjs';
 import { describeError } from '../core/errors.js';
 import { retry } from '../operators/retry.js';
 import type { Database } from '../postgres/database.js';
-import { postgresSagaLog } from '../postgres/saga-log.js';
-import { type Saga, type SagaCodec, type SagaContext, saga } from '../saga/saga.js';
+import { postgresSagaLog, sagaEntityManager } from '../postgres/saga-log.js';
+import { type Saga, saga } from '../saga/saga.js';
+import type { SagaCodec, SagaContext } from '../saga/types.js';
 import {
   InferenceInvocationRecord,
   InferenceRequestRecord,
@@ -85,7 +87,10 @@ const answerById: SagaCodec<EnsembleAnswer> = {
  *
  * So after a failure the database holds the request row marked `'compensated'` and nothing
  * else for it. With `sagaLog` the saga is in `saga_log`, and `resumeSagas(db, [thisSaga])`
- * finishes the compensation after a crash.
+ * (or `sagaRecovery`) finishes the compensation after a crash. With `sagaLog`, steps 1 to 3
+ * are transactional: each step's inserts commit in the same transaction as the saga log's
+ * record of its completion, so a crash leaves both or neither (a step never half-applied,
+ * and never applied without the log knowing, so its compensation always runs after a crash).
  *
  * @param db - an open database
  * @param options - saga name, saga log, after-persist hook, compensation policy
@@ -112,20 +117,25 @@ export function persistAnswerSaga(
   if (options.afterPersist !== undefined && typeof options.afterPersist !== 'function') {
     throw new TypeError('persistAnswerSaga: afterPersist must be a function');
   }
+  const logged = options.sagaLog !== false;
   const sagaOptions = {
     name,
     compensationPolicy,
-    ...(options.sagaLog === false ? {} : { log: postgresSagaLog(db) }),
+    ...(logged ? { log: postgresSagaLog(db) } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
   };
   const now = () => new Date();
+  /** The step's entity manager: its saga-log transaction when logged, else a fresh one. */
+  const emOf = (ctx: SagaContext) =>
+    ctx.transaction ? sagaEntityManager(ctx) : (orm.em.fork() as unknown as EntityManager);
 
   const requestStep = {
     name: 'request',
     codec: byRequestId,
+    transactional: logged,
     action: async (x: PersistInput, ctx: SagaContext) => {
       const at = now();
-      await orm.em.fork().insert(InferenceRequestRecord, {
+      await emOf(ctx).insert(InferenceRequestRecord, {
         id: x.answer.requestId,
         correlationId: ctx.correlationId,
         input: x.request.input ?? null,
@@ -151,7 +161,8 @@ export function persistAnswerSaga(
   const invocationsStep = {
     name: 'invocations',
     codec: byRequestId,
-    action: async (x: PersistInput) => {
+    transactional: logged,
+    action: async (x: PersistInput, ctx: SagaContext) => {
       const at = now();
       const rows = x.answer.invocations.map((i) => ({
         requestId: x.answer.requestId,
@@ -165,7 +176,7 @@ export function persistAnswerSaga(
         arrival: i.arrival,
         createdAt: at,
       }));
-      if (rows.length > 0) await orm.em.fork().insertMany(InferenceInvocationRecord, rows);
+      if (rows.length > 0) await emOf(ctx).insertMany(InferenceInvocationRecord, rows);
       return x;
     },
     compensate: async (x: PersistInput) => {
@@ -177,9 +188,10 @@ export function persistAnswerSaga(
   const resultStep = {
     name: 'result',
     codec: answerById,
-    action: async (x: PersistInput): Promise<EnsembleAnswer> => {
+    transactional: logged,
+    action: async (x: PersistInput, ctx: SagaContext): Promise<EnsembleAnswer> => {
       const a = x.answer;
-      await orm.em.fork().transactional(async (em) => {
+      const write = async (em: EntityManager) => {
         await em.insert(InferenceResultRecord, {
           requestId: a.requestId,
           answer: a.answer,
@@ -194,7 +206,10 @@ export function persistAnswerSaga(
           { id: a.requestId },
           { status: 'answered', updatedAt: now() },
         );
-      });
+      };
+      // logged: the step's own transaction also records its completion; else one of its own
+      if (ctx.transaction) await write(sagaEntityManager(ctx));
+      else await (orm.em.fork() as unknown as EntityManager).transactional(write);
       return { ...a, persisted: true };
     },
     compensate: async (a: EnsembleAnswer) => {

@@ -144,6 +144,25 @@ export const LogEvents = {
   sagaResumed: event(1706, 'saga.resumed', 'info', 'saga resumed after restart'),
   /** `1707` `saga.log_write_failed` (error): saga log write failed. */
   sagaLogWriteFailed: event(1707, 'saga.log_write_failed', 'error', 'saga log write failed'),
+  /** `1708` `saga.ownership_lost` (warn): another process took the saga over. */
+  sagaOwnershipLost: event(
+    1708,
+    'saga.ownership_lost',
+    'warn',
+    'saga taken over by another process',
+  ),
+  /** `1709` `saga.heartbeat_failed` (warn): saga heartbeat failed. */
+  sagaHeartbeatFailed: event(1709, 'saga.heartbeat_failed', 'warn', 'saga heartbeat failed'),
+  /** `1720` `saga.recovery_started` (info): saga recovery service started. */
+  sagaRecoveryStarted: event(1720, 'saga.recovery_started', 'info', 'saga recovery started'),
+  /** `1721` `saga.recovered` (info): an abandoned saga was finished by recovery. */
+  sagaRecovered: event(1721, 'saga.recovered', 'info', 'abandoned saga recovered'),
+  /** `1722` `saga.recovery_failed` (error): a recovery pass failed. */
+  sagaRecoveryFailed: event(1722, 'saga.recovery_failed', 'error', 'saga recovery pass failed'),
+  /** `1723` `saga.recovery_stopped` (info): saga recovery service stopped. */
+  sagaRecoveryStopped: event(1723, 'saga.recovery_stopped', 'info', 'saga recovery stopped'),
+  /** `1724` `saga.purged` (info): finished sagas purged from the saga log. */
+  sagaPurged: event(1724, 'saga.purged', 'info', 'finished sagas purged'),
   /** `1710` `inference.model_invoked` (debug): model invoked. */
   modelInvoked: event(1710, 'inference.model_invoked', 'debug', 'model invoked'),
   /** `1711` `inference.model_failed` (warn): model invocation failed. */

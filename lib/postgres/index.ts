@@ -44,11 +44,21 @@ export {
 export { type Migration, type MigrationContext, migrations } from './migrations/index.js';
 export { type OpenDatabaseOptions, openDatabase } from './open-database.js';
 export {
+  type LoadSagaOptions,
   loadSaga,
+  type PurgeSagasOptions,
   postgresSagaLog,
-  type ResumeSagasOptions,
-  resumeSagas,
+  purgeSagas,
   SagaRecord,
   type SagaRecordEntity,
+  sagaEntityManager,
 } from './saga-log.js';
+export {
+  type ResumeSagasOptions,
+  resumeSagas,
+  type SagaRecovery,
+  type SagaRecoveryOptions,
+  type SagaRecoveryStats,
+  sagaRecovery,
+} from './saga-recovery.js';
 export { SchemaMigration, type SchemaMigrationEntity } from './schema-migration.js';

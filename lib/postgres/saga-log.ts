@@ -1,10 +1,12 @@
 /**
  * The saga log on PostgreSQL (a server or PGlite): a MikroORM entity over the `saga_log` table
- * with optimistic versioning, a {@link SagaLog} writing to it, and `resumeSagas`, which
- * finishes the compensation of sagas a crashed process left open.
+ * with optimistic versioning, and a {@link SagaLog} writing to it with every capability of the
+ * contract (load for start-once, heartbeats, transactions for transactional steps), plus
+ * reading and purging sagas.
  *
  * Exported from `@hartonomous/pipelines/postgres` (it loads MikroORM; the core entry point
- * does not).
+ * does not). It implements the contract `lib/saga` declares, as the Service Bus publisher
+ * implements the core's `Publisher`.
  *
  * @module
  */
@@ -18,46 +20,50 @@ import {
   p,
   UniqueConstraintViolationException,
 } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Logger } from 'pino';
+import { LogEvents, logEvent } from '../observability/log-events.js';
+import { silentLogger } from '../observability/logger.js';
 import { SagaConflictError } from '../saga/errors.js';
 import type {
   SagaLog,
+  SagaLogTransaction,
+  SagaRecoveryDirection,
   SagaSnapshot,
   SagaStatus,
   SagaStepSnapshot,
   SerializedError,
 } from '../saga/log.js';
-import {
-  type ResumeOutcome,
-  type ResumeSagaOptions,
-  resumeSaga,
-  type SagaRegistry,
-} from '../saga/resume.js';
 import type { Database } from './database.js';
 import { ensureEntities } from './ensure-entities.js';
 
 /**
- * Entity of the `saga_log` table: one row per saga execution. `version` is the optimistic
- * lock: every update of the saga log runs `UPDATE ... SET version = ? WHERE id = ? AND
- * version = ?` (the version it last wrote), so two processes can never both move a saga on
- * from the same state; it is also MikroORM's `version` property, so `em.flush()` of a loaded
- * row checks it too (when the entity is registered with `openDatabase({ entities })`).
+ * Entity of the `saga_log` table: one row per saga execution, keyed by saga name and id.
+ * `version` is the optimistic lock: every update of the saga log runs `UPDATE ... SET version
+ * = ? WHERE name = ? AND id = ? AND version = ?` (the version it last wrote), so two processes
+ * can never both move a saga on from the same state; it is also MikroORM's `version` property,
+ * so `em.flush()` of a loaded row checks it too (when the entity is registered with
+ * `openDatabase({ entities })`).
  *
  * @example
  * ```ts
- * import { SagaRecord } from '@hartonomous/pipelines/postgres';
+ * import { openDatabase, SagaRecord } from '@hartonomous/pipelines/postgres';
  *
+ * const db = await openDatabase({ dataDir: 'memory://' });
  * const em = db.orm.em.fork();
  * const stuck = await em.find(SagaRecord, { status: 'failed' }, { orderBy: { updatedAt: 'desc' } });
+ * console.log(stuck.length);
+ * await db.close();
  * ```
  */
 export const SagaRecord = defineEntity({
   name: 'SagaRecord',
   tableName: 'saga_log',
   properties: {
-    /** The saga execution id (primary key). */
+    /** The saga's name (with `id`, the primary key). */
+    name: p.text().primary(),
+    /** The saga execution id, unique per saga name. */
     id: p.text().primary(),
-    /** The saga's name. */
-    name: p.text(),
     /** `'running'`, `'compensating'`, `'completed'`, `'compensated'` or `'failed'`. */
     status: p.text().$type<SagaStatus>(),
     /** Correlation id of the item the saga ran for. */
@@ -68,11 +74,15 @@ export const SagaRecord = defineEntity({
     cause: p.json<SerializedError>().nullable(),
     /** The step whose action failed, if any. */
     failedStep: p.text().nullable(),
+    /** `'backward'` or `'forward'`: how the saga is finished after a crash. */
+    recovery: p.text().$type<SagaRecoveryDirection>().default('backward'),
+    /** The encoded input of a forward saga (null for backward ones). */
+    input: p.json<unknown>().nullable(),
     /** Optimistic-concurrency version: 1 on insert, +1 on every update. */
     version: p.integer().version(),
     /** When the saga started. */
     createdAt: p.datetime().onCreate(() => new Date()),
-    /** When its state last changed (staleness is judged on it). */
+    /** When its state last changed or its owner last sent a heartbeat (staleness is judged on it). */
     updatedAt: p
       .datetime()
       .onCreate(() => new Date())
@@ -91,7 +101,8 @@ export const SagaRecord = defineEntity({
  */
 export type SagaRecordEntity = InferEntity<typeof SagaRecord>;
 
-function ormOf(db: Database): MikroORM {
+/** The ORM of an open database, with the saga entity registered. @internal */
+export function sagaOrm(db: Database): MikroORM {
   if (typeof db !== 'object' || db === null || db.closed) {
     throw new TypeError('expected an open Database returned by openDatabase()');
   }
@@ -100,13 +111,19 @@ function ormOf(db: Database): MikroORM {
   return orm;
 }
 
+/** Entity managers of saga-log transactions, for {@link sagaEntityManager}. */
+const transactionManagers = new WeakSet<object>();
+
 /**
- * A {@link SagaLog} on the library's database: each snapshot is written to `saga_log` through
- * MikroORM in one statement, version 1 as an insert, later versions as a compare-and-set
- * update on the `version` column (a stored version other than `version - 1`, or a duplicate
- * id, rejects with `SagaConflictError`).
+ * A {@link SagaLog} on the library's database. Each snapshot is written to `saga_log` in one
+ * statement: version 1 as an insert, later versions as a compare-and-set update on the
+ * `version` column (a stored version other than `version - 1`, or a duplicate saga name and
+ * id, rejects with `SagaConflictError`). It also implements `load` (so `saga.start()` runs
+ * each id once), `heartbeat` (moves `updated_at` without changing the version) and
+ * `transaction` (a MikroORM transaction; a transactional step reaches its entity manager with
+ * {@link sagaEntityManager}).
  *
- * @param db - an open database (migrated: the table comes with migration 5)
+ * @param db - an open database (migrated: the table comes with migrations 5 and 10)
  * @returns the saga log; pass it as the saga's `log` option
  *
  * @example
@@ -114,51 +131,138 @@ function ormOf(db: Database): MikroORM {
  * import { saga } from '@hartonomous/pipelines';
  * import { openDatabase, postgresSagaLog } from '@hartonomous/pipelines/postgres';
  *
- * const db = await openDatabase();
- * const order = saga(
- *   { name: 'order', log: postgresSagaLog(db) },
- *   { name: 'reserve', action: (sku: string) => stock.reserve(sku), compensate: (r) => stock.release(r) },
+ * const db = await openDatabase({ dataDir: 'memory://' });
+ * const double = saga(
+ *   { name: 'double', log: postgresSagaLog(db), recovery: 'forward' },
+ *   { name: 'times-two', action: (n: number) => n * 2 },
  * );
+ * console.log(await double.start(21, { id: 'order-1' })); // 42, and 42 again for this id
+ * await db.close();
  * ```
- * @see {@link resumeSagas}
+ * @see {@link resumeSagas}, {@link sagaRecovery}
  */
-export function postgresSagaLog(db: Database): SagaLog {
-  const orm = ormOf(db);
+export function postgresSagaLog(db: Database): Required<SagaLog> {
+  const orm = sagaOrm(db);
   return {
-    async write(snapshot) {
-      const em = orm.em.fork();
-      const now = new Date();
-      const fields = {
-        name: snapshot.name,
-        status: snapshot.status,
-        correlationId: snapshot.correlationId,
-        steps: snapshot.steps.map((s) => ({ ...s })),
-        cause: 'cause' in snapshot ? snapshot.cause : null,
-        failedStep: 'failedStep' in snapshot ? snapshot.failedStep : null,
-        version: snapshot.version,
-        updatedAt: now,
-      };
-      const expected = snapshot.version - 1;
-      if (snapshot.version === 1) {
-        try {
-          await em.insert(SagaRecord, { id: snapshot.id, ...fields, createdAt: now });
-        } catch (e) {
-          if (e instanceof UniqueConstraintViolationException) {
-            throw new SagaConflictError(snapshot.id, expected, e);
-          }
-          throw e;
-        }
-        return;
-      }
-      // compare-and-set on the version column: one statement, atomic
-      const changed = await em.nativeUpdate(
-        SagaRecord,
-        { id: snapshot.id, version: expected },
-        fields,
-      );
-      if (changed !== 1) throw new SagaConflictError(snapshot.id, expected);
+    write: (snapshot) => writeSnapshot(orm.em.fork() as unknown as EntityManager, snapshot),
+    async load(ref) {
+      const row = await orm.em.fork().findOne(SagaRecord, { name: ref.name, id: ref.id });
+      return row ? toSnapshot(row) : undefined;
+    },
+    async heartbeat(ref) {
+      const changed = await orm.em
+        .fork()
+        .nativeUpdate(
+          SagaRecord,
+          { name: ref.name, id: ref.id, version: ref.version },
+          { updatedAt: new Date() },
+        );
+      return changed === 1;
+    },
+    transaction<T>(work: (tx: SagaLogTransaction) => Promise<T>): Promise<T> {
+      return (orm.em.fork() as unknown as EntityManager).transactional(async (em) => {
+        transactionManagers.add(em);
+        return work({ handle: em, write: (snapshot) => writeSnapshot(em, snapshot) });
+      });
     },
   };
+}
+
+async function writeSnapshot(em: EntityManager, snapshot: SagaSnapshot): Promise<void> {
+  const now = new Date();
+  const fields = {
+    status: snapshot.status,
+    correlationId: snapshot.correlationId,
+    steps: snapshot.steps.map((s) => ({ ...s })),
+    cause: 'cause' in snapshot ? snapshot.cause : null,
+    failedStep: 'failedStep' in snapshot ? snapshot.failedStep : null,
+    recovery: snapshot.recovery ?? 'backward',
+    input: snapshot.input ?? null,
+    version: snapshot.version,
+    updatedAt: now,
+  };
+  const expected = snapshot.version - 1;
+  if (snapshot.version === 1) {
+    try {
+      await em.insert(SagaRecord, {
+        name: snapshot.name,
+        id: snapshot.id,
+        ...fields,
+        createdAt: now,
+      });
+    } catch (e) {
+      if (e instanceof UniqueConstraintViolationException) {
+        throw new SagaConflictError(snapshot.id, expected, e);
+      }
+      throw e;
+    }
+    return;
+  }
+  // compare-and-set on the version column: one statement, atomic
+  const changed = await em.nativeUpdate(
+    SagaRecord,
+    { name: snapshot.name, id: snapshot.id, version: expected },
+    fields,
+  );
+  if (changed !== 1) throw new SagaConflictError(snapshot.id, expected);
+}
+
+/**
+ * The MikroORM entity manager of the transaction a transactional saga step runs in (with
+ * `postgresSagaLog`): do the step's database work through it (`em.insert`, `em.nativeUpdate`,
+ * `em.execute(sql, params)`), and it commits together with the record of the step's
+ * completion, or rolls back with it.
+ *
+ * @param ctx - the action's context
+ * @returns the transaction's entity manager
+ * @throws TypeError outside the action of a transactional step of a saga logged by `postgresSagaLog`
+ *
+ * @example
+ * ```ts
+ * import { saga } from '@hartonomous/pipelines';
+ * import { openDatabase, postgresSagaLog, sagaEntityManager } from '@hartonomous/pipelines/postgres';
+ *
+ * const db = await openDatabase({ dataDir: 'memory://' });
+ * await db.orm.em.getConnection().execute('CREATE TABLE ledger (id text PRIMARY KEY, cents int)');
+ * const pay = saga(
+ *   { name: 'pay', log: postgresSagaLog(db) },
+ *   {
+ *     name: 'book',
+ *     transactional: true,
+ *     action: async (cents: number, ctx) => {
+ *       await sagaEntityManager(ctx).execute('INSERT INTO ledger (id, cents) VALUES (?, ?)', [ctx.sagaId, cents]);
+ *       return cents;
+ *     },
+ *   },
+ * );
+ * await pay.run(1299);
+ * await db.close();
+ * ```
+ */
+export function sagaEntityManager(ctx: {
+  readonly transaction: SagaLogTransaction | undefined;
+}): EntityManager {
+  const handle = ctx?.transaction?.handle;
+  if (typeof handle !== 'object' || handle === null || !transactionManagers.has(handle)) {
+    throw new TypeError(
+      'sagaEntityManager: call it from the action of a transactional step of a saga logged by postgresSagaLog',
+    );
+  }
+  return handle as EntityManager;
+}
+
+/**
+ * Options of {@link loadSaga}.
+ *
+ * @example
+ * ```ts
+ * import type { LoadSagaOptions } from '@hartonomous/pipelines/postgres';
+ * const options: LoadSagaOptions = { name: 'order' };
+ * ```
+ */
+export interface LoadSagaOptions {
+  /** The saga's name (ids are unique per name). @default any name; an id used by several sagas is then an error */
+  name?: string;
 }
 
 /**
@@ -166,18 +270,35 @@ export function postgresSagaLog(db: Database): SagaLog {
  *
  * @param db - an open database
  * @param sagaId - the saga's id
+ * @param options - the saga's name, when several sagas may use the id
  * @returns its snapshot, or undefined when there is no such saga
+ * @throws TypeError when no name is given and several sagas use the id
  *
  * @example
  * ```ts
- * import { loadSaga } from '@hartonomous/pipelines/postgres';
- * const s = await loadSaga(db, sagaId);
+ * import { loadSaga, openDatabase } from '@hartonomous/pipelines/postgres';
+ *
+ * const db = await openDatabase({ dataDir: 'memory://' });
+ * const s = await loadSaga(db, 'order-1001', { name: 'order' });
  * console.log(s?.status, s?.steps.map((st) => `${st.name}=${st.status}`));
+ * await db.close();
  * ```
  */
-export async function loadSaga(db: Database, sagaId: string): Promise<SagaSnapshot | undefined> {
-  const row = await ormOf(db).em.fork().findOne(SagaRecord, { id: sagaId });
-  return row ? toSnapshot(row) : undefined;
+export async function loadSaga(
+  db: Database,
+  sagaId: string,
+  options: LoadSagaOptions = {},
+): Promise<SagaSnapshot | undefined> {
+  const em = sagaOrm(db).em.fork();
+  if (options.name !== undefined) {
+    const row = await em.findOne(SagaRecord, { name: options.name, id: sagaId });
+    return row ? toSnapshot(row) : undefined;
+  }
+  const rows = await em.find(SagaRecord, { id: sagaId }, { limit: 2 });
+  if (rows.length > 1) {
+    throw new TypeError(`loadSaga: several sagas use the id '${sagaId}': give options.name`);
+  }
+  return rows[0] ? toSnapshot(rows[0]) : undefined;
 }
 
 /** @internal */
@@ -188,6 +309,8 @@ export function toSnapshot(row: SagaRecordEntity): SagaSnapshot {
     correlationId: row.correlationId,
     steps: row.steps,
     version: row.version,
+    recovery: row.recovery,
+    ...(row.input === null || row.input === undefined ? {} : { input: row.input }),
   };
   switch (row.status) {
     case 'running':
@@ -204,107 +327,77 @@ export function toSnapshot(row: SagaRecordEntity): SagaSnapshot {
 }
 
 /**
- * Options of {@link resumeSagas}.
+ * Options of {@link purgeSagas}.
  *
  * @example
  * ```ts
- * import { retry } from '@hartonomous/pipelines';
- * import type { ResumeSagasOptions } from '@hartonomous/pipelines/postgres';
- *
- * const options: ResumeSagasOptions = { staleAfterMs: 5 * 60_000, limit: 500, compensationPolicy: [retry(3)] };
+ * import type { PurgeSagasOptions } from '@hartonomous/pipelines/postgres';
+ * const options: PurgeSagasOptions = { olderThan: 7 * 24 * 3_600_000, includeFailed: false };
  * ```
  */
-export interface ResumeSagasOptions extends Omit<ResumeSagaOptions, 'log'> {
+export interface PurgeSagasOptions {
+  /** Finished sagas last changed before this moment (a Date), or this many ms ago (a number), go. */
+  olderThan: Date | number;
   /**
-   * A saga counts as abandoned when its row has not changed for this long, in ms. Its owner
-   * writes on every step, so set it well above your longest step (a live saga taken over is
-   * compensated by both processes; compensations must be idempotent anyway).
-   * @default 60_000
+   * Also purge sagas that ended `'failed'` (a compensation failed: they need attention).
+   * @default false
    */
-  staleAfterMs?: number;
-  /** Most sagas handled per call (oldest first); call again for more. @default 100 */
-  limit?: number;
-  /** Sagas compensated at once. @default 1 */
-  concurrency?: number;
-  /** Also retry sagas that ended `'failed'` (a compensation failed). @default false */
-  retryFailed?: boolean;
-  /** Cancels the search and stops starting new sagas (compensations already running finish). @default none */
-  signal?: AbortSignal;
+  includeFailed?: boolean;
+  /** Only sagas with these names. @default every name */
+  names?: readonly string[];
+  /** Logger for the `saga.purged` event. @default a silent logger */
+  logger?: Logger;
 }
 
 /**
- * Finishes the sagas a crashed (or killed) process left open: finds the `saga_log` rows of
- * registered sagas that are `'running'` or `'compensating'` and have not changed for
- * `staleAfterMs`, claims each through its version (another process resuming the same saga
- * gets `'conflict'` and skips it) and runs the remaining compensations, latest first, with the
- * compensations the registry gives for the saga's name and step names. Call it at startup,
- * after building the registry, and periodically if you like.
+ * Deletes finished sagas (`'completed'` and `'compensated'`, and `'failed'` with
+ * `includeFailed`) that have not changed for the retention period. Open sagas are never
+ * purged. A purged id can be started again by `start`. Run it now and then, e.g. from the
+ * process that runs {@link sagaRecovery}.
  *
  * @param db - an open database
- * @param registry - the app's sagas, or `{ [sagaName]: { [stepName]: compensate } }`
- * @param options - staleness, batch size, concurrency, compensation policy
- * @returns what happened to each saga found (`'compensated'`, `'failed'`, `'conflict'`)
+ * @param options - the retention period, statuses, names
+ * @returns how many sagas were deleted
  *
  * @example
  * ```ts
- * import { openDatabase, resumeSagas } from '@hartonomous/pipelines/postgres';
+ * import { openDatabase, purgeSagas } from '@hartonomous/pipelines/postgres';
  *
- * const db = await openDatabase();
- * const outcomes = await resumeSagas(db, [orderSaga, refundSaga], { staleAfterMs: 120_000 });
- * for (const o of outcomes) if (o.status === 'failed') console.error(o.sagaId, o.error?.notCompensated);
+ * const db = await openDatabase({ dataDir: 'memory://' });
+ * const purged = await purgeSagas(db, { olderThan: 30 * 24 * 3_600_000 }); // 30 days
+ * console.log(`${purged} sagas purged`);
+ * await db.close();
  * ```
- * @see {@link postgresSagaLog}
  */
-export async function resumeSagas(
-  db: Database,
-  registry: SagaRegistry,
-  options: ResumeSagasOptions = {},
-): Promise<ResumeOutcome[]> {
-  const { staleAfterMs = 60_000, limit = 100, concurrency = 1, retryFailed = false } = options;
-  if (!(staleAfterMs >= 0) || !Number.isFinite(staleAfterMs)) {
+export async function purgeSagas(db: Database, options: PurgeSagasOptions): Promise<number> {
+  const { olderThan, includeFailed = false, names } = options ?? ({} as PurgeSagasOptions);
+  const before =
+    olderThan instanceof Date
+      ? olderThan
+      : typeof olderThan === 'number' && Number.isFinite(olderThan) && olderThan >= 0
+        ? new Date(Date.now() - olderThan)
+        : undefined;
+  if (!before || Number.isNaN(before.getTime())) {
     throw new TypeError(
-      `resumeSagas: staleAfterMs must be a finite number >= 0, got ${staleAfterMs}`,
+      `purgeSagas: olderThan must be a Date or a number of ms >= 0, got ${String(olderThan)}`,
     );
   }
-  for (const [key, v] of [
-    ['limit', limit],
-    ['concurrency', concurrency],
-  ] as const) {
-    if (!Number.isInteger(v) || v < 1) {
-      throw new TypeError(`resumeSagas: ${key} must be a positive integer, got ${v}`);
-    }
+  if (names !== undefined && (!Array.isArray(names) || names.length === 0)) {
+    throw new TypeError('purgeSagas: names must be a non-empty array when given');
   }
-  const names = Array.isArray(registry)
-    ? registry.map((s: { name: string }) => s.name)
-    : Object.keys(registry);
-  if (names.length === 0) return [];
-  options.signal?.throwIfAborted();
-  const orm = ormOf(db);
-  const statuses: SagaStatus[] = retryFailed
-    ? ['running', 'compensating', 'failed']
-    : ['running', 'compensating'];
-  const rows = await orm.em.fork().find(
-    SagaRecord,
-    {
-      name: { $in: names },
+  const statuses: SagaStatus[] = includeFailed
+    ? ['completed', 'compensated', 'failed']
+    : ['completed', 'compensated'];
+  const purged = await sagaOrm(db)
+    .em.fork()
+    .nativeDelete(SagaRecord, {
       status: { $in: statuses },
-      updatedAt: { $lte: new Date(Date.now() - staleAfterMs) },
-    },
-    { orderBy: { updatedAt: 'asc' }, limit },
-  );
-  const log = postgresSagaLog(db);
-  const outcomes: ResumeOutcome[] = new Array(rows.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < rows.length) {
-      options.signal?.throwIfAborted();
-      const i = next++;
-      outcomes[i] = await resumeSaga(toSnapshot(rows[i] as SagaRecordEntity), registry, {
-        ...options,
-        log,
-      });
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, rows.length) }, worker));
-  return outcomes;
+      updatedAt: { $lt: before },
+      ...(names ? { name: { $in: [...names] } } : {}),
+    });
+  logEvent(options.logger ?? silentLogger(), LogEvents.sagaPurged, {
+    purged,
+    before: before.toISOString(),
+  });
+  return purged;
 }

@@ -1,61 +1,31 @@
 /**
- * The saga engine shared by `saga()` (a live execution) and `resumeSaga()` (finishing the
- * compensation of a saved saga): forward execution with the state written to the saga log
- * before and after each action, and compensation in reverse order.
+ * The saga engine shared by `saga()` (a live execution) and `resumeSaga()` (a forward saga
+ * continued after a crash): forward execution with the state written to the saga log before
+ * and after each action (or, for a transactional step, in the action's own transaction), then
+ * compensation in reverse order when a step fails.
  *
  * @internal
  * @module
  */
 
-import {
-  type Context,
-  context as otelContext,
-  type Span,
-  SpanStatusCode,
-  type Tracer,
-  trace,
-} from '@opentelemetry/api';
+import { type Context, context as otelContext, trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
-import { isObservable, lastValueFrom, type MonoTypeOperatorFunction, type Observable } from 'rxjs';
-import { linkedController } from '../core/abort.js';
+import { lastValueFrom, type Observable } from 'rxjs';
 import type { ContextBag } from '../core/context.js';
 import { describeError } from '../core/errors.js';
 import { fromWork } from '../core/from-work.js';
 import { LogEvents, logEvent } from '../observability/log-events.js';
-import { timeout } from '../operators/timeout.js';
-import { CompensationFailedError, type FailedCompensation, SagaFailedError } from './errors.js';
-import type { SagaLog, SagaSnapshot, SagaStatus, SagaStepSnapshot } from './log.js';
-import type {
-  AnySagaStep,
-  Compensation,
-  CompensationContext,
-  SagaContext,
-  SagaEvent,
-} from './saga.js';
-
-/** A validated saga definition. @internal */
-export interface SagaDefinition {
-  readonly name: string;
-  readonly steps: readonly AnySagaStep[];
-  readonly log: SagaLog | undefined;
-  readonly compensationPolicy: ReadonlyArray<MonoTypeOperatorFunction<unknown>>;
-  readonly compensationTimeoutMs: number | undefined;
-  readonly onCompensationFailure: 'continue' | 'halt';
-  readonly logger: Logger;
-  readonly tracer: Tracer;
-}
-
-const definitions = new WeakMap<object, SagaDefinition>();
-
-/** Remembers the definition behind a saga object. @internal */
-export function registerDefinition(saga: object, def: SagaDefinition): void {
-  definitions.set(saga, def);
-}
-
-/** The definition behind a saga object built by `saga()`, if it is one. @internal */
-export function definitionOf(saga: object): SagaDefinition | undefined {
-  return definitions.get(saga);
-}
+import { type CompensationSpec, compensate, type PlannedCompensation } from './compensate.js';
+import type { SagaDefinition } from './define.js';
+import { encodeWith } from './define.js';
+import { CompensationFailedError, isSagaConflictError, SagaFailedError } from './errors.js';
+import type { SagaEvent } from './events.js';
+import { withHeartbeat } from './heartbeat.js';
+import type { SagaLogTransaction } from './log.js';
+import { childController } from './signals.js';
+import { endFailed, toValue } from './spans.js';
+import { SagaTracker } from './tracker.js';
+import type { AnySagaStep, Compensation, SagaContext } from './types.js';
 
 /** Per-execution inputs. @internal */
 export interface ExecutionEnv {
@@ -67,131 +37,54 @@ export interface ExecutionEnv {
   readonly otel: Context;
   readonly bag: ContextBag;
   readonly emit: (event: SagaEvent<unknown>) => void;
+  /**
+   * A new execution's first write conflicting means its id is taken: reject with
+   * {@link IdTaken} at once, run and write nothing (used by `start`).
+   */
+  readonly claim?: boolean;
 }
 
-/** How to undo one step (from its definition, or from a registry on resume). @internal */
-export interface CompensationSpec {
-  readonly name: string;
-  readonly compensate: Compensation<unknown> | undefined;
-  readonly policy: ReadonlyArray<MonoTypeOperatorFunction<unknown>>;
-  readonly timeoutMs: number | undefined;
-}
-
-/** One compensation to run: which step, with which result. @internal */
-export interface PlannedCompensation {
-  readonly index: number;
-  readonly result: unknown;
-  readonly actionFailed: boolean;
-}
-
-/** The outcome of the compensation phase. @internal */
-export interface CompensationOutcome {
-  readonly compensated: readonly string[];
-  readonly notCompensated: readonly string[];
-  readonly failures: readonly FailedCompensation[];
-}
-
-type MutableStep = { -readonly [K in keyof SagaStepSnapshot]: SagaStepSnapshot[K] };
+/** Where an execution starts: a new one from its input, or a resumed one from its log. @internal */
+export type StartPoint =
+  | { readonly kind: 'new'; readonly input: unknown }
+  | {
+      readonly kind: 'resume';
+      /** The tracker, after the claim write. */
+      readonly tracker: SagaTracker;
+      /** The first step to run. */
+      readonly next: number;
+      /** Its input: the last completed step's output, or the saga's input. */
+      readonly value: unknown;
+      /** The completed steps, with their (decoded) results, for compensation. */
+      readonly done: readonly PlannedCompensation[];
+    };
 
 /**
- * The mutable state of one execution and its writes to the saga log.
+ * What a `claim` execution rejects with when its id already exists in the log.
  * @internal
  */
-export class SagaTracker {
-  status: SagaStatus;
-  cause: unknown;
-  failedStep: string | null = null;
-  readonly steps: MutableStep[];
-  version: number;
-
-  constructor(
-    readonly id: string,
-    readonly name: string,
-    readonly correlationId: string,
-    readonly log: SagaLog | undefined,
-    readonly logger: Logger,
-    from: SagaSnapshot | readonly AnySagaStep[],
-  ) {
-    if ('status' in from) {
-      this.status = from.status;
-      this.steps = from.steps.map((s) => ({ ...s }));
-      this.version = from.version;
-      if (from.status !== 'running' && from.status !== 'completed') {
-        this.cause = from.cause;
-        this.failedStep = from.failedStep;
-      }
-    } else {
-      this.status = 'running';
-      this.steps = from.map((s) => ({
-        name: s.name,
-        status: 'pending',
-        compensable: typeof s.compensate === 'function',
-        compensateFailed: s.compensateFailed === true,
-      }));
-      this.version = 0;
-    }
-  }
-
-  /** The state as a snapshot with the next version. */
-  snapshot(version: number): SagaSnapshot {
-    const base = {
-      id: this.id,
-      name: this.name,
-      correlationId: this.correlationId,
-      steps: this.steps.map((s) => ({ ...s })),
-      version,
-    };
-    if (this.status === 'running' || this.status === 'completed') {
-      return { ...base, status: this.status };
-    }
-    return {
-      ...base,
-      status: this.status,
-      cause: serialize(this.cause),
-      failedStep: this.failedStep,
-    };
-  }
-
-  setStep(index: number, patch: Partial<MutableStep>): void {
-    const s = this.steps[index];
-    if (s) Object.assign(s, patch);
-  }
-
-  /**
-   * Writes the state to the log, if any. `strict` writes rethrow a failure (forward phase);
-   * others log it and go on (compensation must proceed whatever the log does).
-   */
-  async record(strict: boolean): Promise<void> {
-    if (!this.log) return;
-    const snapshot = this.snapshot(this.version + 1);
-    try {
-      await this.log.write(snapshot);
-      this.version = snapshot.version;
-    } catch (e) {
-      logEvent(this.logger, LogEvents.sagaLogWriteFailed, () => ({
-        saga: this.name,
-        sagaId: this.id,
-        version: snapshot.version,
-        status: snapshot.status,
-        err: e,
-      }));
-      if (strict) throw e;
-    }
-  }
+export class IdTaken {
+  /** @param conflict - the log's conflict */
+  constructor(readonly conflict: unknown) {}
 }
 
-function serialize(e: unknown): Record<string, unknown> {
-  if (typeof e === 'object' && e !== null && !(e instanceof Error) && 'message' in e) {
-    return e as Record<string, unknown>; // already serialized (restored from a snapshot)
-  }
-  return describeError(e);
+/**
+ * What an execution rejects with when a forward saga stopped because its log could not be
+ * written (another process took it over, or the store failed): nothing was compensated;
+ * recovery finishes it from what the log holds.
+ * @internal
+ */
+export class StoppedUnlogged {
+  /** @param error - the write's error (a `SagaConflictError` for a takeover) */
+  constructor(readonly error: unknown) {}
 }
 
-/** The JSON form of a result for the log. @internal */
-export function encodeResult(step: AnySagaStep, result: unknown): unknown {
-  if (step.codec) return step.codec.encode(result);
-  if (result === undefined) return null;
-  return JSON.parse(JSON.stringify(result)) as unknown;
+interface Failure {
+  readonly error: unknown;
+  readonly step: string | undefined;
+  readonly cancelled: boolean;
+  /** The saga log refused or failed a write (not a conflict). */
+  readonly write?: boolean;
 }
 
 /**
@@ -201,52 +94,120 @@ export function encodeResult(step: AnySagaStep, result: unknown): unknown {
  */
 export async function executeSaga(
   def: SagaDefinition,
-  input: unknown,
+  start: StartPoint,
   env: ExecutionEnv,
 ): Promise<unknown> {
+  const resumed = start.kind === 'resume';
   const logger = env.logger.child({ saga: def.name, sagaId: env.sagaId });
-  const tracker = new SagaTracker(
-    env.sagaId,
-    def.name,
-    env.correlationId,
-    def.log,
-    logger,
-    def.steps,
-  );
   const span = def.tracer.startSpan(
     `saga ${def.name}`,
-    { attributes: { 'saga.name': def.name, 'saga.id': env.sagaId } },
+    {
+      attributes: {
+        'saga.name': def.name,
+        'saga.id': env.sagaId,
+        ...(resumed ? { 'saga.resumed': true } : {}),
+      },
+    },
     env.otel,
   );
   const sagaCtx = trace.setSpan(env.otel, span);
-  logEvent(logger, LogEvents.sagaStarted, { correlationId: env.correlationId });
-
+  const forward = def.recovery === 'forward';
+  let tracker: SagaTracker;
   const done: PlannedCompensation[] = [];
-  let failure: { error: unknown; step: string | undefined; cancelled: boolean } | undefined;
-  let value = input;
-  try {
-    await tracker.record(true);
-  } catch (e) {
-    failure = { error: e, step: undefined, cancelled: false };
+  let failure: Failure | undefined;
+  let value: unknown;
+  let first: number;
+  /**
+   * A forward saga stops (no compensation) when another process took it over, or when its
+   * log cannot be written at all: recovery finishes it from what the log holds.
+   */
+  const stop = (e: unknown): never => {
+    logEvent(logger, LogEvents.sagaOwnershipLost, () => ({ err: e }));
+    span.setAttribute('saga.outcome', 'stopped');
+    endFailed(span, e);
+    throw new StoppedUnlogged(e);
+  };
+
+  if (start.kind === 'resume') {
+    tracker = start.tracker;
+    value = start.value;
+    first = start.next;
+    done.push(...start.done);
+  } else {
+    logEvent(logger, LogEvents.sagaStarted, { correlationId: env.correlationId });
+    value = start.input;
+    first = 0;
+    const who = {
+      id: env.sagaId,
+      name: def.name,
+      correlationId: env.correlationId,
+      log: def.log,
+      logger,
+    };
+    let input: unknown;
+    let encodeError: unknown;
+    try {
+      input = forward && def.log ? encodeWith(def.inputCodec, start.input) : undefined;
+    } catch (e) {
+      encodeError = e;
+    }
+    tracker = new SagaTracker(who, { steps: def.steps, fresh: { recovery: def.recovery, input } });
+    try {
+      if (encodeError !== undefined) throw encodeError;
+      await tracker.record(true);
+    } catch (e) {
+      if (env.claim && isSagaConflictError(e)) {
+        span.setAttribute('saga.outcome', 'duplicate');
+        span.end();
+        throw new IdTaken(e);
+      }
+      failure = { error: e, step: undefined, cancelled: false };
+    }
   }
-  for (let i = 0; i < def.steps.length && !failure; i++) {
+
+  for (let i = first; i < def.steps.length && !failure; i++) {
     const s = def.steps[i] as AnySagaStep;
     if (env.signal.aborted) {
       failure = { error: env.signal.reason, step: undefined, cancelled: true };
       break;
     }
+    const before = tracker.steps[i]?.status;
     tracker.setStep(i, { status: 'running' });
     try {
       await tracker.record(true); // the compensation is registered before the action runs
     } catch (e) {
-      tracker.setStep(i, { status: 'pending' });
-      failure = { error: e, step: s.name, cancelled: false };
+      tracker.setStep(i, { status: before ?? 'pending' });
+      if (forward && isSagaConflictError(e)) stop(e);
+      failure = { error: e, step: s.name, cancelled: false, write: true };
       break;
     }
+    const run: ActionRun = {
+      def,
+      step: s,
+      index: i,
+      input: value,
+      env,
+      parent: sagaCtx,
+      logger,
+      resumed,
+    };
     let result: unknown;
+    let lost: unknown;
     try {
-      result = await runAction(def, s, i, value, env, sagaCtx, logger);
+      result =
+        s.transactional === true && def.log?.transaction
+          ? await runTransactional(run, tracker)
+          : await withHeartbeat(
+              tracker,
+              def.heartbeatMs,
+              (e) => {
+                lost = e;
+                run.abort?.(e);
+              },
+              () => runAction(run),
+            );
     } catch (e) {
+      if (forward && (lost !== undefined || isSagaConflictError(e))) stop(lost ?? e);
       const cancelled = env.signal.aborted;
       tracker.setStep(i, { status: 'failed', error: describeError(e) });
       if (s.compensateFailed === true)
@@ -263,16 +224,24 @@ export async function executeSaga(
       index: i,
       result,
     });
-    try {
-      tracker.setStep(i, {
-        status: 'completed',
-        result: def.log ? encodeResult(s, result) : undefined,
-      });
-      await tracker.record(true);
-    } catch (e) {
-      tracker.setStep(i, { status: 'completed' });
-      failure = { error: e, step: s.name, cancelled: false };
-      break;
+    if (tracker.steps[i]?.status !== 'completed') {
+      let encoded: unknown;
+      try {
+        encoded = def.log ? encodeWith(s.codec, result) : undefined;
+      } catch (e) {
+        // the step completed, but its result cannot be recorded: undo it with the others
+        failure = { error: e, step: s.name, cancelled: false };
+        break;
+      }
+      try {
+        tracker.setStep(i, { status: 'completed', result: encoded });
+        await tracker.record(true);
+      } catch (e) {
+        tracker.setStep(i, { status: 'completed' });
+        if (forward && isSagaConflictError(e)) stop(e);
+        failure = { error: e, step: s.name, cancelled: false, write: true };
+        break;
+      }
     }
     value = result;
   }
@@ -288,7 +257,24 @@ export async function executeSaga(
     } catch (e) {
       // the log still says 'running': a resumer would compensate it, so undo it now
       tracker.status = 'running';
-      failure = { error: e, step: undefined, cancelled: false };
+      if (forward && isSagaConflictError(e)) stop(e);
+      failure = { error: e, step: undefined, cancelled: false, write: true };
+    }
+  }
+  if (forward && failure.write) {
+    // a forward saga compensates after a failed write only if its log can record that it
+    // does; else (the store is down) it stops, and recovery goes on from what the log holds
+    const { status, cause, failedStep } = tracker;
+    tracker.status = 'compensating';
+    tracker.cause = failure.error;
+    tracker.failedStep = failure.step ?? null;
+    try {
+      await tracker.record(true);
+    } catch (e) {
+      tracker.status = status;
+      tracker.cause = cause;
+      tracker.failedStep = failedStep;
+      stop(e);
     }
   }
 
@@ -297,7 +283,7 @@ export async function executeSaga(
     tracker,
     specs,
     done,
-    { cause: failure.error, failedStep: failure.step, resumed: false },
+    { cause: failure.error, failedStep: failure.step, resumed },
     {
       saga: def.name,
       sagaId: env.sagaId,
@@ -309,6 +295,7 @@ export async function executeSaga(
       compensationSignal: env.compensationSignal,
       emit: env.emit,
       halt: def.onCompensationFailure === 'halt',
+      heartbeatMs: def.heartbeatMs,
     },
   );
   const error =
@@ -347,7 +334,8 @@ export async function executeSaga(
   throw error;
 }
 
-function specOf(def: SagaDefinition, s: AnySagaStep): CompensationSpec {
+/** How a step's compensation runs, from its definition. @internal */
+export function specOf(def: SagaDefinition, s: AnySagaStep): CompensationSpec {
   return {
     name: s.name,
     compensate: s.compensate as Compensation<unknown> | undefined,
@@ -356,51 +344,66 @@ function specOf(def: SagaDefinition, s: AnySagaStep): CompensationSpec {
   };
 }
 
-function endFailed(span: Span, error: unknown): void {
-  if (error instanceof Error) span.recordException(error);
-  span.setStatus({
-    code: SpanStatusCode.ERROR,
-    message: error instanceof Error ? error.message : String(error),
-  });
-  span.end();
+/** One run of a step's action. */
+interface ActionRun {
+  readonly def: SagaDefinition;
+  readonly step: AnySagaStep;
+  readonly index: number;
+  readonly input: unknown;
+  readonly env: ExecutionEnv;
+  readonly parent: Context;
+  readonly logger: Logger;
+  /** Whether the saga was resumed after a restart. */
+  readonly resumed: boolean;
+  /** Set while the action runs: aborts it (e.g. the saga was taken over). */
+  abort?: (reason: unknown) => void;
 }
 
-function toValue(out: unknown, allowEmpty: boolean): unknown {
-  if (!isObservable(out)) return out;
-  return allowEmpty ? lastValueFrom(out, { defaultValue: undefined }) : lastValueFrom(out);
-}
-
-async function runAction(
-  def: SagaDefinition,
-  s: AnySagaStep,
-  index: number,
-  input: unknown,
-  env: ExecutionEnv,
-  parent: Context,
+/** Calls the action once with its context. */
+function callAction(
+  run: ActionRun,
+  otel: Context,
   logger: Logger,
+  signal: AbortSignal,
+  transaction: SagaLogTransaction | undefined,
+): unknown {
+  const { def, step: s, env } = run;
+  const ctx: SagaContext = {
+    saga: def.name,
+    sagaId: env.sagaId,
+    step: s.name,
+    index: run.index,
+    correlationId: env.correlationId,
+    signal,
+    logger,
+    otel,
+    bag: env.bag,
+    idempotencyKey: `${def.name}/${env.sagaId}/${s.name}`,
+    resumed: run.resumed,
+    transaction,
+  };
+  return toValue(otelContext.with(otel, s.action, undefined, run.input, ctx), false);
+}
+
+/** Runs the action's work through its policy, in a span; `work` is one attempt. */
+async function inSpan(
+  run: ActionRun,
+  work: (signal: AbortSignal, otel: Context, logger: Logger) => unknown,
 ): Promise<unknown> {
+  const { def, step: s, env } = run;
   const span = def.tracer.startSpan(
     `saga.step ${s.name}`,
     { attributes: { 'saga.name': def.name, 'saga.id': env.sagaId, 'saga.step': s.name } },
-    parent,
+    run.parent,
   );
-  const otel = trace.setSpan(parent, span);
-  const stepLogger = logger.child({ step: s.name });
-  const call = (signal: AbortSignal): unknown => {
-    const ctx: SagaContext = {
-      saga: def.name,
-      sagaId: env.sagaId,
-      step: s.name,
-      index,
-      correlationId: env.correlationId,
-      signal,
-      logger: stepLogger,
-      otel,
-      bag: env.bag,
-    };
-    return toValue(otelContext.with(otel, s.action, undefined, input, ctx), false);
-  };
-  let work$: Observable<unknown> = fromWork(call, env.signal);
+  const otel = trace.setSpan(run.parent, span);
+  const stepLogger = run.logger.child({ step: s.name });
+  const { controller, dispose } = childController(env.signal);
+  run.abort = (reason) => controller.abort(reason);
+  let work$: Observable<unknown> = fromWork(
+    (signal) => work(signal, otel, stepLogger),
+    controller.signal,
+  );
   for (const op of s.policy ?? []) work$ = op(work$);
   try {
     const result = await lastValueFrom(work$);
@@ -409,169 +412,44 @@ async function runAction(
   } catch (e) {
     endFailed(span, e);
     throw e;
+  } finally {
+    run.abort = undefined;
+    dispose();
   }
 }
 
-/** What the compensation phase needs besides the plan. @internal */
-export interface CompensationEnv {
-  readonly saga: string;
-  readonly sagaId: string;
-  readonly correlationId: string;
-  readonly logger: Logger;
-  readonly otel: Context;
-  readonly bag: ContextBag;
-  readonly tracer: Tracer;
-  readonly compensationSignal: AbortSignal | undefined;
-  readonly emit: (event: SagaEvent<unknown>) => void;
-  readonly halt: boolean;
+function runAction(run: ActionRun): Promise<unknown> {
+  return inSpan(run, (signal, otel, logger) => callAction(run, otel, logger, signal, undefined));
 }
 
 /**
- * Runs the planned compensations latest first (each once, with its own signal, policy and
- * timeout), writing the state as it goes, and ends the saga as 'compensated' or 'failed'.
- * @internal
+ * A transactional step: each attempt runs the action and writes the step's completion in one
+ * transaction of the log. If the policy gives up (e.g. a timeout) after an attempt committed,
+ * the step did complete: its committed result is used.
  */
-export async function compensate(
-  tracker: SagaTracker,
-  specs: readonly CompensationSpec[],
-  plan: readonly PlannedCompensation[],
-  why: { cause: unknown; failedStep: string | undefined; resumed: boolean },
-  env: CompensationEnv,
-): Promise<CompensationOutcome> {
-  tracker.status = 'compensating';
-  tracker.cause = why.cause;
-  tracker.failedStep = why.failedStep ?? null;
-  logEvent(env.logger, LogEvents.sagaCompensating, () => ({
-    failedStep: why.failedStep,
-    steps: plan.map((p) => specs[p.index]?.name),
-    err: why.cause,
-  }));
-  await tracker.record(false);
-
-  const compensated: string[] = [];
-  const notCompensated: string[] = [];
-  const failures: FailedCompensation[] = [];
-  const ordered = [...plan].sort((a, b) => b.index - a.index);
-  for (const p of ordered) {
-    const spec = specs[p.index];
-    if (!spec) continue;
-    if (!spec.compensate) {
-      if (tracker.steps[p.index]?.compensable) {
-        // the saga log says this step has a compensation, but none is registered
-        const error = new TypeError(
-          `no compensation registered for step '${spec.name}' of saga '${env.saga}'`,
-        );
-        failures.push({ step: spec.name, error });
-        notCompensated.push(spec.name);
-        tracker.setStep(p.index, { status: 'compensation-failed', error: describeError(error) });
-        env.emit({
-          type: 'compensation-failed',
-          saga: env.saga,
-          sagaId: env.sagaId,
-          step: spec.name,
-          index: p.index,
-          error,
-        });
-        await tracker.record(false);
-      }
-      continue;
-    }
-    if (env.halt && failures.length > 0) {
-      notCompensated.push(spec.name);
-      continue;
-    }
-    tracker.setStep(p.index, { status: 'compensating' });
-    await tracker.record(false);
-    env.emit({
-      type: 'compensating',
-      saga: env.saga,
-      sagaId: env.sagaId,
-      step: spec.name,
-      index: p.index,
-      cause: why.cause,
-      actionFailed: p.actionFailed,
-    });
-    try {
-      await runCompensation(spec, p, why, env);
-      compensated.push(spec.name);
-      tracker.setStep(p.index, { status: 'compensated', error: undefined });
-      await tracker.record(false);
-      env.emit({
-        type: 'compensated',
-        saga: env.saga,
-        sagaId: env.sagaId,
-        step: spec.name,
-        index: p.index,
-      });
-    } catch (e) {
-      failures.push({ step: spec.name, error: e });
-      notCompensated.push(spec.name);
-      tracker.setStep(p.index, { status: 'compensation-failed', error: describeError(e) });
-      logEvent(env.logger, LogEvents.sagaCompensationFailed, () => ({ step: spec.name, err: e }));
-      await tracker.record(false);
-      env.emit({
-        type: 'compensation-failed',
-        saga: env.saga,
-        sagaId: env.sagaId,
-        step: spec.name,
-        index: p.index,
-        error: e,
-      });
-    }
-  }
-  tracker.status = failures.length > 0 ? 'failed' : 'compensated';
-  await tracker.record(false);
-  if (failures.length === 0) {
-    logEvent(env.logger, LogEvents.sagaCompensated, () => ({ compensated }));
-  }
-  return { compensated, notCompensated, failures };
-}
-
-async function runCompensation(
-  spec: CompensationSpec,
-  p: PlannedCompensation,
-  why: { cause: unknown; resumed: boolean },
-  env: CompensationEnv,
-): Promise<void> {
-  const fn = spec.compensate as Compensation<unknown>;
-  const span = env.tracer.startSpan(
-    `saga.compensate ${spec.name}`,
-    { attributes: { 'saga.name': env.saga, 'saga.id': env.sagaId, 'saga.step': spec.name } },
-    env.otel,
-  );
-  const otel = trace.setSpan(env.otel, span);
-  const logger = env.logger.child({ step: spec.name, compensating: true });
-  // the compensation's own signal: never linked to the saga's cancellation
-  const { controller, dispose } = linkedController(env.compensationSignal);
-  const call = (signal: AbortSignal): unknown => {
-    const ctx: CompensationContext = {
-      saga: env.saga,
-      sagaId: env.sagaId,
-      step: spec.name,
-      index: p.index,
-      correlationId: env.correlationId,
-      signal,
-      logger,
-      otel,
-      bag: env.bag,
-      cause: why.cause,
-      actionFailed: p.actionFailed,
-      resumed: why.resumed,
-    };
-    return toValue(otelContext.with(otel, fn, undefined, p.result, ctx), true);
-  };
-  let work$: Observable<unknown> = fromWork(call, controller.signal);
-  for (const op of spec.policy) work$ = op(work$);
-  if (spec.timeoutMs !== undefined) {
-    work$ = work$.pipe(timeout({ ms: spec.timeoutMs, label: `compensation '${spec.name}'` }));
-  }
+async function runTransactional(run: ActionRun, tracker: SagaTracker): Promise<unknown> {
+  const log = run.def.log;
+  const transaction = log?.transaction?.bind(log);
+  if (!transaction) throw new TypeError('transactional step without a transactional log');
+  let committed: { result: unknown } | undefined;
   try {
-    await lastValueFrom(work$, { defaultValue: undefined });
-    span.end();
+    return await inSpan(run, async (signal, otel, logger) => {
+      let patch: { index: number; step: { status: 'completed'; result: unknown } } | undefined;
+      const { result, snapshot } = await transaction(async (tx) => {
+        const r = await callAction(run, otel, logger, signal, tx);
+        signal.throwIfAborted();
+        patch = {
+          index: run.index,
+          step: { status: 'completed', result: encodeWith(run.step.codec, r) },
+        };
+        return { result: r, snapshot: await tracker.recordIn(tx, patch) };
+      });
+      if (patch) tracker.commit(snapshot, patch);
+      committed = { result };
+      return result;
+    });
   } catch (e) {
-    endFailed(span, e);
+    if (committed) return committed.result;
     throw e;
-  } finally {
-    dispose();
   }
 }

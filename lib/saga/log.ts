@@ -1,9 +1,23 @@
 /**
  * The saved state of a saga and the interface of a store that keeps it (a saga log), so a
- * saga interrupted by a crash can be compensated later from its last saved state.
+ * saga interrupted by a crash can be finished later from its last saved state: compensated
+ * (backward recovery) or continued (forward recovery).
  *
  * @module
  */
+
+/**
+ * Which way a saga interrupted by a crash is finished: `'backward'` compensates its completed
+ * steps; `'forward'` continues from the step that was running, with the recorded outputs of
+ * the completed ones.
+ *
+ * @example
+ * ```ts
+ * import type { SagaRecoveryDirection } from '@hartonomous/pipelines';
+ * const direction: SagaRecoveryDirection = 'forward';
+ * ```
+ */
+export type SagaRecoveryDirection = 'backward' | 'forward';
 
 /**
  * Status of a whole saga: `'running'` (actions going forward), `'compensating'` (undoing),
@@ -104,6 +118,13 @@ export interface SagaSnapshotBase {
    * concurrency), else it throws a `SagaConflictError`.
    */
   readonly version: number;
+  /** How the saga is finished after a crash. Absent means `'backward'`. */
+  readonly recovery?: SagaRecoveryDirection;
+  /**
+   * The saga's input, encoded for JSON (the saga's `inputCodec`, else JSON itself). Only
+   * forward sagas record it: a saga resumed before its first step completed restarts from it.
+   */
+  readonly input?: unknown;
 }
 
 /**
@@ -141,29 +162,78 @@ export type SagaSnapshot =
     });
 
 /**
+ * Names one saga execution: ids are unique per saga name.
+ *
+ * @example
+ * ```ts
+ * import type { SagaRef } from '@hartonomous/pipelines';
+ * const ref: SagaRef = { name: 'order', id: 'order-1001' };
+ * ```
+ */
+export interface SagaRef {
+  /** The saga's name. */
+  readonly name: string;
+  /** The execution's id. */
+  readonly id: string;
+}
+
+/**
+ * A transaction of a saga log, open while a transactional step runs: the step does its
+ * database work through `handle`, and the saga writes the step's completion through `write`,
+ * so both commit together or neither does.
+ *
+ * @example
+ * ```ts
+ * import type { SagaContext } from '@hartonomous/pipelines';
+ * // a store-specific accessor turns the handle into something typed, e.g.
+ * // sagaEntityManager(ctx) from '@hartonomous/pipelines/postgres'
+ * const inTransaction = (ctx: SagaContext) => ctx.transaction !== undefined;
+ * ```
+ */
+export interface SagaLogTransaction {
+  /** The store's handle on the transaction (for `postgresSagaLog`: a MikroORM `EntityManager`). */
+  readonly handle: unknown;
+  /**
+   * Writes a snapshot inside the transaction (same contract as {@link SagaLog.write}).
+   * @param snapshot - the saga's full new state
+   * @returns when the write is done (durable at commit)
+   */
+  write(snapshot: SagaSnapshot): Promise<void>;
+}
+
+/**
  * A store for saga state: the saga writes a full {@link SagaSnapshot} every time its state
  * changes (before each action, after it, and through compensation), so after a crash
- * `resumeSaga`/`resumeSagas` can finish compensating. `@hartonomous/pipelines/postgres`
- * provides one on PostgreSQL (`postgresSagaLog`); implement this interface for any other store.
+ * `resumeSaga`/`resumeSagas` can finish it. `@hartonomous/pipelines/postgres` provides one
+ * on PostgreSQL (`postgresSagaLog`) and {@link memorySagaLog} keeps one in memory; implement
+ * this interface for any other store.
  *
- * Contract of `write`: version 1 inserts a new record (a record with that id already existing
- * is a conflict); a later version replaces the record only if the stored version is
- * `version - 1`, otherwise it rejects with a `SagaConflictError`. Writes of one saga never
- * overlap (the saga awaits each one).
+ * Contract of `write`: version 1 inserts a new record (a record with that saga name and id
+ * already existing is a conflict); a later version replaces the record only if the stored
+ * version is `version - 1`, otherwise it rejects with a `SagaConflictError`. Writes of one
+ * saga never overlap (the saga awaits each one).
+ *
+ * The other methods are optional capabilities: `load` lets `saga.start()` run each id once
+ * and hand later callers the stored outcome; `heartbeat` keeps a running saga from looking
+ * abandoned while a long step runs; `transaction` enables transactional steps.
  *
  * @example
  * ```ts
  * import { SagaConflictError, type SagaLog, type SagaSnapshot, saga } from '@hartonomous/pipelines';
  *
  * const records = new Map<string, SagaSnapshot>();
- * const memoryLog: SagaLog = {
+ * const keyOf = (s: { name: string; id: string }) => `${s.name}/${s.id}`;
+ * const myLog: SagaLog = {
  *   async write(snapshot) {
- *     const held = records.get(snapshot.id)?.version ?? 0;
+ *     const held = records.get(keyOf(snapshot))?.version ?? 0;
  *     if (held !== snapshot.version - 1) throw new SagaConflictError(snapshot.id, snapshot.version - 1);
- *     records.set(snapshot.id, snapshot);
+ *     records.set(keyOf(snapshot), snapshot);
+ *   },
+ *   async load(ref) {
+ *     return records.get(keyOf(ref));
  *   },
  * };
- * const order = saga({ name: 'order', log: memoryLog }, { name: 'reserve', action: (n: number) => n });
+ * const order = saga({ name: 'order', log: myLog }, { name: 'reserve', action: (n: number) => n });
  * ```
  */
 export interface SagaLog {
@@ -173,6 +243,26 @@ export interface SagaLog {
    * @returns when the write is durable
    */
   write(snapshot: SagaSnapshot): Promise<void>;
+  /**
+   * Reads one saga's saved state.
+   * @param ref - the saga's name and id
+   * @returns its snapshot, or undefined when there is none
+   */
+  load?(ref: SagaRef): Promise<SagaSnapshot | undefined>;
+  /**
+   * Marks a saga as alive without changing its state or version (the store's "last seen"
+   * time moves on), only if its stored version is still `version`.
+   * @param ref - the saga's name, id and the version its owner last wrote
+   * @returns false when the saga changed (someone else took it over) or is gone
+   */
+  heartbeat?(ref: SagaRef & { readonly version: number }): Promise<boolean>;
+  /**
+   * Runs `work` in one transaction of the store: committed when `work` resolves, rolled back
+   * when it rejects.
+   * @param work - receives the transaction
+   * @returns what `work` resolved with, after the commit
+   */
+  transaction?<T>(work: (tx: SagaLogTransaction) => Promise<T>): Promise<T>;
 }
 
 /** @internal checks that a value read back from a store is a usable snapshot */

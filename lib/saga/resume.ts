@@ -1,3 +1,10 @@
+/**
+ * Finishing a saga from its saved state after a restart: a forward saga continues from the
+ * step that was running; any other open saga is compensated from where it was.
+ *
+ * @module
+ */
+
 import { context as otelContext } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { MonoTypeOperatorFunction } from 'rxjs';
@@ -5,27 +12,29 @@ import { contextBag } from '../core/context.js';
 import { LogEvents, logEvent } from '../observability/log-events.js';
 import { silentLogger } from '../observability/logger.js';
 import { type TelemetryOptions, tracerOf } from '../observability/telemetry.js';
-import {
-  type CompensationSpec,
-  compensate,
-  definitionOf,
-  type PlannedCompensation,
-  SagaTracker,
-} from './engine.js';
+import { type CompensationSpec, compensate, type PlannedCompensation } from './compensate.js';
+import { decodeWith, definitionOf, type SagaDefinition } from './define.js';
+import { executeSaga, StoppedUnlogged } from './engine.js';
 import {
   CompensationFailedError,
+  isCompensationFailedError,
   isSagaConflictError,
+  isSagaFailedError,
   SagaFailedError,
   SagaInterruptedError,
 } from './errors.js';
+import type { SagaEvent } from './events.js';
 import { checkSnapshot, type SagaLog, type SagaSnapshot } from './log.js';
-import type { AnySagaStep, Compensation, Saga, SagaEvent } from './saga.js';
+import type { Saga } from './saga.js';
+import { SagaTracker } from './tracker.js';
+import type { AnySagaStep, Compensation } from './types.js';
 
 /**
- * Where `resumeSaga`/`resumeSagas` find compensations after a restart, by saga name and step
- * name: either the app's {@link Saga} objects themselves (their compensation policies, time
- * limits and codecs are used too) or a plain record `{ [sagaName]: { [stepName]: compensate } }`.
- * Build it at startup, before resuming.
+ * Where `resumeSaga`/`resumeSagas` find what to run after a restart, by saga name and step
+ * name: either the app's {@link Saga} objects themselves (their actions, for forward sagas,
+ * and their compensation policies, time limits and codecs are used too) or a plain record
+ * `{ [sagaName]: { [stepName]: compensate } }` (compensation only: a forward saga needs its
+ * Saga object). Build it at startup, before resuming.
  *
  * @example
  * ```ts
@@ -56,8 +65,16 @@ export type SagaRegistry =
  * ```
  */
 export interface ResumeSagaOptions extends TelemetryOptions {
-  /** The store the snapshot came from; progress is written there (the first write claims the saga). @default none */
+  /**
+   * The store the snapshot came from; progress is written there (the first write claims the
+   * saga). @default the saga's own log for a forward saga, else none
+   */
   log?: SagaLog;
+  /**
+   * Cancels a forward saga being continued: its running action is aborted and its completed
+   * steps compensated, as for a live saga. @default none
+   */
+  signal?: AbortSignal;
   /** Aborts running compensations. @default none */
   compensationSignal?: AbortSignal;
   /** Policy of compensations from a plain-record registry. @default no policy */
@@ -66,7 +83,7 @@ export interface ResumeSagaOptions extends TelemetryOptions {
   compensationTimeoutMs?: number;
   /** As the `onCompensationFailure` option of a saga, for a plain-record registry. @default 'continue' */
   onCompensationFailure?: 'continue' | 'halt';
-  /** Receives the events of the resumed compensation. Must not throw. @default none */
+  /** Receives the events of the resumed saga. Must not throw. @default none */
   onEvent?: (event: SagaEvent) => void;
   /** Logger. @default a silent logger */
   logger?: Logger;
@@ -74,10 +91,15 @@ export interface ResumeSagaOptions extends TelemetryOptions {
 
 /**
  * What {@link resumeSaga} did with one saga:
- * - `'compensated'`: every remaining compensation ran;
+ * - `'completed'`: a forward saga was continued and every step completed (`result` is its
+ *   output);
+ * - `'compensated'`: every remaining compensation ran (a backward saga, or a forward saga
+ *   that failed after resuming, or was compensating when it stopped);
  * - `'failed'`: a compensation failed (`error` says which); the log now says `'failed'`;
- * - `'conflict'`: someone else changed the saga first (its version moved on); nothing was run;
- * - `'unknown-saga'`: the registry has no saga of that name; nothing was written or run;
+ * - `'conflict'`: someone else changed the saga first (its version moved on); nothing more
+ *   was run by this call;
+ * - `'unknown-saga'`: the registry has no saga of that name (or only compensations for a
+ *   forward saga); nothing was written or run;
  * - `'unchanged'`: the saga had already finished (`'completed'` or `'compensated'`).
  *
  * @example
@@ -92,7 +114,15 @@ export interface ResumeOutcome {
   /** The saga's name. */
   readonly saga: string;
   /** What happened. */
-  readonly status: 'compensated' | 'failed' | 'conflict' | 'unknown-saga' | 'unchanged';
+  readonly status:
+    | 'completed'
+    | 'compensated'
+    | 'failed'
+    | 'conflict'
+    | 'unknown-saga'
+    | 'unchanged';
+  /** For `'completed'`: the saga's output. */
+  readonly result?: unknown;
   /** Steps undone now, in the order their compensations ran. */
   readonly compensated: readonly string[];
   /** Steps left in place because their compensation failed or was not attempted. */
@@ -102,17 +132,24 @@ export interface ResumeOutcome {
 }
 
 /**
- * Finishes a saga from its saved state (restore-from-state): a saga saved as `'running'`
- * (its process died) or `'compensating'` (it died while undoing) is compensated from where
- * it was: every step that completed and is not yet compensated, latest first, plus a
- * `compensateFailed` step that was running or failed (its outcome unknown; its compensation
- * gets `undefined` and `actionFailed: true`). A step whose compensation was running at the
- * crash runs again, so compensations must be idempotent. With `log`, the first write
- * (status `'compensating'`) claims the saga through the log's version check: if another
- * process got there first the outcome is `'conflict'` and nothing runs.
+ * Finishes a saga from its saved state (restore-from-state). A saga saved as `'running'`
+ * (its process died):
+ * - forward (`recovery: 'forward'` on the Saga object in the registry): continues from the
+ *   step that was running, which runs again, with the recorded outputs of the completed
+ *   steps, which never run again; if a step then fails, the completed steps are compensated
+ *   as usual;
+ * - backward (the default): compensated from where it was: every step that completed, latest
+ *   first, plus a `compensateFailed` step that was running (its outcome unknown; its
+ *   compensation gets `undefined` and `actionFailed: true`).
+ *
+ * A saga saved as `'compensating'` (it died while undoing) has its compensation finished,
+ * whatever its direction. A compensation that was running at the crash runs again, so
+ * compensations must be idempotent. With a log, the first write claims the saga through the
+ * log's version check: if another process got there first the outcome is `'conflict'` and
+ * nothing runs.
  *
  * @param snapshot - the saved state (e.g. a saga log row)
- * @param registry - where to find the compensations
+ * @param registry - where to find the sagas or compensations
  * @param options - the log to write progress to, policies, events
  * @returns what was done
  *
@@ -138,33 +175,159 @@ export async function resumeSaga(
   }
   const found = lookup(registry, saved, options);
   if (!found) return { ...base, status: 'unknown-saga' };
+  const emit = (event: SagaEvent): void => {
+    try {
+      options.onEvent?.(event);
+    } catch (e) {
+      setTimeout(() => {
+        throw e;
+      });
+    }
+  };
+  const logger = (options.logger ?? found.def?.logger ?? silentLogger()).child({
+    saga: saved.name,
+    sagaId: saved.id,
+  });
 
-  const logger = (options.logger ?? silentLogger()).child({ saga: saved.name, sagaId: saved.id });
+  const def = found.def;
+  if (def?.recovery === 'forward' && saved.status === 'running') {
+    const plan = forwardPlan(def, saved);
+    if (plan) return resumeForward(def, saved, plan, options, logger, emit);
+  }
+  return resumeBackward(saved, found, options, logger, emit);
+}
+
+interface ForwardPlan {
+  readonly next: number;
+  readonly value: unknown;
+  readonly done: PlannedCompensation[];
+}
+
+/** Where a forward saga continues, or undefined when it cannot (no input recorded). */
+function forwardPlan(def: SagaDefinition, saved: SagaSnapshot): ForwardPlan | undefined {
+  let next = 0;
+  while (next < saved.steps.length && saved.steps[next]?.status === 'completed') next++;
+  const byName = new Map(def.steps.map((s) => [s.name, s]));
+  const done: PlannedCompensation[] = [];
+  let value: unknown;
+  for (let i = 0; i < next; i++) {
+    const st = saved.steps[i];
+    const result = decodeWith(byName.get(st?.name ?? '')?.codec, st?.result);
+    done.push({ index: i, result, actionFailed: false });
+    value = result;
+  }
+  if (next === 0) {
+    if (!('input' in saved) || saved.input === undefined) return undefined;
+    value = decodeWith(def.inputCodec, saved.input);
+  }
+  // the definition must still have the recorded steps, in the same order
+  if (
+    saved.steps.length !== def.steps.length ||
+    saved.steps.some((st, i) => st.name !== def.steps[i]?.name)
+  ) {
+    return undefined;
+  }
+  return { next, value, done };
+}
+
+async function resumeForward(
+  def: SagaDefinition,
+  saved: SagaSnapshot,
+  plan: ForwardPlan,
+  options: ResumeSagaOptions,
+  logger: Logger,
+  emit: (event: SagaEvent) => void,
+): Promise<ResumeOutcome> {
+  const base = { sagaId: saved.id, saga: saved.name, compensated: [], notCompensated: [] };
+  const log = options.log ?? def.log;
   const tracker = new SagaTracker(
-    saved.id,
-    saved.name,
-    saved.correlationId,
-    options.log,
-    logger,
+    { id: saved.id, name: saved.name, correlationId: saved.correlationId, log, logger },
+    saved,
+  );
+  try {
+    await tracker.record(true); // the claim
+  } catch (e) {
+    if (isSagaConflictError(e)) return { ...base, status: 'conflict' };
+    throw e;
+  }
+  const running = saved.steps[plan.next]?.name;
+  logEvent(logger, LogEvents.sagaResumed, { status: saved.status, recovery: 'forward', running });
+  try {
+    const result = await executeSaga(
+      def,
+      { kind: 'resume', tracker, ...plan },
+      {
+        sagaId: saved.id,
+        correlationId: saved.correlationId,
+        signal: options.signal ?? new AbortController().signal,
+        compensationSignal: options.compensationSignal,
+        logger: options.logger ?? def.logger,
+        otel: otelContext.active(),
+        bag: contextBag(),
+        emit: emit as (event: SagaEvent<unknown>) => void,
+      },
+    );
+    return { ...base, status: 'completed', result };
+  } catch (e) {
+    if (e instanceof StoppedUnlogged) {
+      if (isSagaConflictError(e.error)) return { ...base, status: 'conflict' };
+      throw e.error;
+    }
+    if (isCompensationFailedError(e)) {
+      return {
+        ...base,
+        status: 'failed',
+        compensated: e.compensated,
+        notCompensated: e.notCompensated,
+        error: e,
+      };
+    }
+    return {
+      ...base,
+      status: 'compensated',
+      compensated: isSagaFailedError(e) ? e.compensated : compensatedOf(tracker),
+    };
+  }
+}
+
+/** The steps a tracker shows compensated, in the order they ran (latest step first). */
+function compensatedOf(tracker: SagaTracker): string[] {
+  return tracker.steps
+    .filter((s) => s.status === 'compensated')
+    .map((s) => s.name)
+    .reverse();
+}
+
+async function resumeBackward(
+  saved: SagaSnapshot,
+  found: Found,
+  options: ResumeSagaOptions,
+  logger: Logger,
+  emit: (event: SagaEvent) => void,
+): Promise<ResumeOutcome> {
+  const base = { sagaId: saved.id, saga: saved.name, compensated: [], notCompensated: [] };
+  const log = options.log;
+  const tracker = new SagaTracker(
+    { id: saved.id, name: saved.name, correlationId: saved.correlationId, log, logger },
     saved,
   );
   const running = saved.steps.find((s) => s.status === 'running');
-  const cause =
-    saved.status === 'running'
-      ? new SagaInterruptedError(saved.name, saved.id, running?.name)
-      : saved.cause;
-  const failedStep = saved.status === 'running' ? running?.name : (saved.failedStep ?? undefined);
+  let cause: unknown;
+  let failedStep: string | undefined;
+  if (saved.status === 'running' || saved.status === 'completed') {
+    cause = new SagaInterruptedError(saved.name, saved.id, running?.name);
+    failedStep = running?.name;
+  } else {
+    cause = saved.cause;
+    failedStep = saved.failedStep ?? undefined;
+  }
 
   // claim: the first write must succeed (version check), or someone else owns the saga
   tracker.status = 'compensating';
   tracker.cause = cause;
   tracker.failedStep = failedStep ?? null;
   try {
-    if (options.log) {
-      const claim = tracker.snapshot(tracker.version + 1);
-      await options.log.write(claim);
-      tracker.version = claim.version;
-    }
+    await tracker.record(true);
   } catch (e) {
     if (isSagaConflictError(e)) return { ...base, status: 'conflict' };
     throw e;
@@ -198,15 +361,6 @@ export async function resumeSaga(
     }
   });
 
-  const emit = (event: SagaEvent): void => {
-    try {
-      options.onEvent?.(event);
-    } catch (e) {
-      setTimeout(() => {
-        throw e;
-      });
-    }
-  };
   const outcome = await compensate(
     tracker,
     found.specs,
@@ -219,10 +373,11 @@ export async function resumeSaga(
       logger,
       otel: otelContext.active(),
       bag: contextBag(),
-      tracer: tracerOf(options),
+      tracer: found.def?.tracer ?? tracerOf(options),
       compensationSignal: options.compensationSignal,
-      emit,
+      emit: emit as (event: SagaEvent<unknown>) => void,
       halt: found.halt,
+      heartbeatMs: found.def?.heartbeatMs ?? 0,
     },
   );
   const error =
@@ -262,6 +417,8 @@ interface Found {
   readonly specs: CompensationSpec[];
   readonly decoders: Array<((json: unknown) => unknown) | undefined>;
   readonly halt: boolean;
+  /** The saga's definition, when the registry holds Saga objects. */
+  readonly def: SagaDefinition | undefined;
 }
 
 function lookup(
@@ -275,26 +432,32 @@ function lookup(
     );
     if (!s) return undefined;
     const byName = new Map<string, AnySagaStep>(s.steps.map((st) => [st.name, st]));
-    const defaults = definitionOf(s);
+    const def = definitionOf(s);
     const specs = saved.steps.map((st) => {
       const step = byName.get(st.name);
       return {
         name: st.name,
         compensate: step?.compensate as Compensation<unknown> | undefined,
-        policy: step?.compensationPolicy ?? defaults?.compensationPolicy ?? [],
-        timeoutMs: step?.compensationTimeoutMs ?? defaults?.compensationTimeoutMs,
+        policy: step?.compensationPolicy ?? def?.compensationPolicy ?? [],
+        timeoutMs: step?.compensationTimeoutMs ?? def?.compensationTimeoutMs,
       };
     });
     const decoders = saved.steps.map((st) => {
       const codec = byName.get(st.name)?.codec;
       return codec ? (json: unknown) => codec.decode(json) : undefined;
     });
-    return { specs, decoders, halt: defaults?.onCompensationFailure === 'halt' };
+    return {
+      specs,
+      decoders,
+      halt: def?.onCompensationFailure === 'halt',
+      def,
+    };
   }
   const fns = (registry as Record<string, Record<string, Compensation<unknown>> | undefined>)[
     saved.name
   ];
   if (!fns || typeof fns !== 'object') return undefined;
+  if (saved.recovery === 'forward' && saved.status === 'running') return undefined;
   const specs = saved.steps.map((st) => ({
     name: st.name,
     compensate: Object.hasOwn(fns, st.name) ? fns[st.name] : undefined,
@@ -305,5 +468,6 @@ function lookup(
     specs,
     decoders: saved.steps.map(() => undefined),
     halt: options.onCompensationFailure === 'halt',
+    def: undefined,
   };
 }

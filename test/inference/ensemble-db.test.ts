@@ -11,7 +11,7 @@ import {
   registerModels,
   unregisterModels,
 } from '../../lib/inference/index.js';
-import { loadSaga, postgresSagaLog, resumeSagas } from '../../lib/postgres/saga-log.js';
+import { loadSaga, postgresSagaLog, resumeSagas } from '../../lib/postgres/index.js';
 import { isSagaFailedError } from '../../lib/saga/errors.js';
 import { databaseSuite } from '../support/databases.js';
 import { type ModelServer, startModelServer } from '../support/model-server.js';
@@ -238,5 +238,53 @@ suite.serial(
     const row = await db.orm.em.fork().findOneOrFail(InferenceRequestRecord, { id });
     t.is(row.status, 'compensated');
     t.is(row.error?.code, 'SAGA_INTERRUPTED');
+  },
+);
+
+suite.serial(
+  'the persist steps are transactional: when the record of a step completing cannot be written, its rows roll back with it',
+  async (t, db) => {
+    const q = `"${db.schema}"`;
+    const conn = db.orm.em.getConnection();
+    // the saga log refuses to record the 'result' step as completed for this saga
+    await conn.execute(`CREATE FUNCTION ${q}.refuse_result_completion() RETURNS trigger
+      LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.name = 'ens-tx.persist' AND NEW.steps->2->>'status' = 'completed' THEN
+          RAISE EXCEPTION 'log write refused';
+        END IF;
+        RETURN NEW;
+      END $$`);
+    await conn.execute(`CREATE TRIGGER refuse_result_completion BEFORE UPDATE ON ${q}.saga_log
+      FOR EACH ROW EXECUTE FUNCTION ${q}.refuse_result_completion()`);
+    t.teardown(async () => {
+      await conn.execute(`DROP TRIGGER refuse_result_completion ON ${q}.saga_log`);
+      await conn.execute(`DROP FUNCTION ${q}.refuse_result_completion()`);
+    });
+    const e = ensemble({
+      models: servers.map((s, i) => ({ name: `tx-${i}`, endpoint: s.url })),
+      persist: db,
+      name: 'ens-tx',
+    });
+    t.teardown(() => e.close());
+    const id = `req-${randomUUID()}`;
+    const error = await t.throwsAsync(e.run({ id, input: 'x' }));
+    t.true(isStepError(error) && isSagaFailedError(error.cause));
+    if (isStepError(error) && isSagaFailedError(error.cause)) {
+      t.is(error.cause.failedStep, 'result');
+      // the result step rolled back with its log record: there was nothing of it to undo
+      t.deepEqual(error.cause.compensated, ['invocations', 'request']);
+      t.regex(String((error.cause.cause as Error).message), /log write refused/);
+    }
+    const em = db.orm.em.fork();
+    t.is(await em.count(InferenceResultRecord, { requestId: id }), 0);
+    t.is(await em.count(InferenceInvocationRecord, { requestId: id }), 0);
+    const request = await em.findOneOrFail(InferenceRequestRecord, { id });
+    t.is(request.status, 'compensated', 'never answered: that update rolled back too');
+    const saved = await loadSaga(db, request.sagaId as string);
+    t.deepEqual(
+      saved?.steps.map((s) => s.status),
+      ['compensated', 'compensated', 'failed'],
+    );
   },
 );

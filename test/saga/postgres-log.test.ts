@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import { loadSaga, postgresSagaLog, resumeSagas, SagaRecord } from '../../lib/postgres/saga-log.js';
+import { loadSaga, postgresSagaLog, resumeSagas, SagaRecord } from '../../lib/postgres/index.js';
 import { isSagaConflictError, isSagaFailedError } from '../../lib/saga/errors.js';
 import type { SagaSnapshot } from '../../lib/saga/log.js';
 import { saga } from '../../lib/saga/saga.js';

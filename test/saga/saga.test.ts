@@ -4,25 +4,26 @@ import test from 'ava';
 import { expectTypeOf } from 'expect-type';
 import fc from 'fast-check';
 import { from, lastValueFrom, type Observable, of, toArray } from 'rxjs';
-import { isStepError, pipeline, step } from '../../lib/index.js';
-import { retry } from '../../lib/operators/retry.js';
-import { isTimeoutError } from '../../lib/operators/timeout.js';
 import {
+  type AnySagaStep,
   isCompensationFailedError,
   isSagaConflictError,
   isSagaFailedError,
   isSagaInterruptedError,
-  SagaConflictError,
-} from '../../lib/saga/errors.js';
-import type { SagaLog, SagaSnapshot } from '../../lib/saga/log.js';
-import { resumeSaga } from '../../lib/saga/resume.js';
-import {
-  type AnySagaStep,
+  isStepError,
+  isTimeoutError,
+  pipeline,
+  resumeSaga,
+  retry,
   type Saga,
+  SagaConflictError,
   type SagaEvent,
+  type SagaLog,
+  type SagaSnapshot,
   type SagaStep,
   saga,
-} from '../../lib/saga/saga.js';
+  step,
+} from '../../lib/index.js';
 
 /** Collects every event of one saga execution, and its error if it failed. */
 async function collect<O>(

@@ -10,8 +10,8 @@
  */
 import { pathToFileURL } from 'node:url';
 import type { Database } from '../../lib/postgres/database.js';
+import { postgresSagaLog } from '../../lib/postgres/index.js';
 import { openDatabase } from '../../lib/postgres/open-database.js';
-import { postgresSagaLog } from '../../lib/postgres/saga-log.js';
 import { saga } from '../../lib/saga/saga.js';
 
 /** The table the saga's actions write to (created by the parent). */

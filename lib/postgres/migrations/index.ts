@@ -19,6 +19,7 @@ import { atomClaimsMigration } from './0004-atom-claims.js';
 import { sagaLogMigration } from './0005-saga-log.js';
 import { inferenceMigration } from './0006-inference.js';
 import { outboxRelayMigration } from './0007-outbox-relay.js';
+import { sagaDurableMigration } from './0010-saga-durable.js';
 
 /**
  * What a migration's SQL may depend on. Statements run with `search_path` set (for the
@@ -85,6 +86,12 @@ export const migrations: readonly Migration[] = Object.freeze([
   sagaLogMigration,
   inferenceMigration,
   outboxRelayMigration,
+  // TEMPORARY (saga branch): ids 8 and 9 belong to migrations landing from another branch;
+  // these no-op placeholders keep the ids contiguous until they do. Replace them with the real
+  // 0008/0009 migrations when merging (never apply these to a database you keep).
+  { id: 8, name: 'reserved-8', up: () => [] },
+  { id: 9, name: 'reserved-9', up: () => [] },
+  sagaDurableMigration,
 ]);
 
 /**
