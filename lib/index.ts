@@ -85,6 +85,13 @@ export {
   logEvent,
 } from './observability/log-events.js';
 export {
+  METRIC_PREFIX,
+  METRICS,
+  type MetricKind,
+  type MetricSpec,
+  prometheusNames,
+} from './observability/metric-catalog.js';
+export {
   INSTRUMENTATION_NAME,
   INSTRUMENTATION_VERSION,
   type TelemetryOptions,

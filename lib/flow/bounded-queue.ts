@@ -26,7 +26,7 @@ import { Fifo } from './fifo.js';
  *   queued item in favour of the incoming one) is not offered.
  * - `'error'`: the write rejects with a {@link BufferOverflowError}.
  *
- * Every dropped item is reported to `onDrop` and counted in `rx.queue.dropped`.
+ * Every dropped item is reported to `onDrop` and counted in `hartonomous.queue.dropped`.
  */
 export type QueueFullMode = 'wait' | 'dropOldest' | 'dropNewest' | 'error';
 
@@ -53,9 +53,9 @@ export interface BoundedQueueOptions<T> {
    * @default undefined
    */
   onDrop?: (item: T) => void;
-  /** Meter for `rx.queue.size` and `rx.queue.dropped`. @default the global OpenTelemetry API */
+  /** Meter for `hartonomous.queue.size` and `hartonomous.queue.dropped`. @default the global OpenTelemetry API */
   telemetry?: TelemetryOptions;
-  /** Name used in metric attributes (`{ queue: name }`), logs and errors. @default 'queue' */
+  /** Name used in metric attributes (`queue.name`), logs and errors. @default 'queue' */
   name?: string;
   /** Logger for the `queue.full`, `queue.dropped` and `queue.completed` events. @default a silent logger */
   logger?: Logger;
@@ -104,7 +104,7 @@ export interface BoundedQueueSnapshot {
  * waiting in `read` being served in the order they started waiting.
  */
 export interface BoundedQueue<T> extends AsyncIterable<T> {
-  /** The queue's name (metric attribute `queue`). */
+  /** The queue's name (metric attribute `queue.name`). */
   readonly name: string;
   /** Most items held at once. */
   readonly capacity: number;
@@ -267,9 +267,9 @@ const FULL_MODES: readonly QueueFullMode[] = ['wait', 'dropOldest', 'dropNewest'
  * subscribe to `toObservable()`. Consumers compete: each item is delivered to exactly one of
  * them. Writes are accepted in order and items are read in the order they were accepted.
  *
- * Metrics: `rx.queue.size` (UpDownCounter, +1 per enqueued item, -1 per dequeued item; an item
- * handed straight to a waiting reader never counts) and `rx.queue.dropped` (Counter), both
- * with the attribute `{ queue: name }`.
+ * Metrics: `hartonomous.queue.size` (UpDownCounter, +1 per enqueued item, -1 per dequeued item; an item
+ * handed straight to a waiting reader never counts) and `hartonomous.queue.dropped` (Counter), both
+ * with the attribute `queue.name`.
  *
  * @param options - the capacity, or {@link BoundedQueueOptions}
  * @returns a new, empty {@link BoundedQueue}
@@ -297,7 +297,7 @@ export function boundedQueue<T>(options: number | BoundedQueueOptions<T>): Bound
   const { capacity, fullMode, onDrop, name } = opts;
   const logger = opts.logger ?? silentLogger();
   const { queueSize, queueDropped } = instruments(opts.telemetry);
-  const attrs = { queue: name };
+  const attrs = { 'queue.name': name };
 
   const items = new Fifo<T>();
   const writers = new Fifo<Waiter<void, T>>();
