@@ -202,6 +202,7 @@ export function openAIEmbedder(options: OpenAIEmbedderOptions): OpenAIEmbedder {
             strategy: { type: 'consecutive', failures: 5 },
             breakDuration: 10_000,
             handle: isTransient,
+            ...(options.meter ? { meter: options.meter } : {}),
             ...options.breaker,
           });
   const retryOptions = retryOptionsOf(options.retry, maxRetryAfterMs);

@@ -217,20 +217,11 @@ export function serviceBusWorker<T, O>(options: ServiceBusWorkerOptions<T, O>): 
   const queue = source.queue;
   const attrs: Attributes = { 'worker.name': name, 'messaging.destination.name': queue };
   const inst = instruments(options);
-  const messaging = { 'messaging.system': 'servicebus', 'messaging.destination.name': queue };
-  const settleAttr = (operation: string): Attributes => ({
-    ...messaging,
-    'messaging.operation.type': 'settle',
-    'messaging.operation.name': operation,
-    'messaging.servicebus.disposition_status': operation,
-  });
-  const settleAttrs: Record<SettleAction, Attributes> = {
-    completed: settleAttr('complete'),
-    abandoned: settleAttr('abandon'),
-    deadLettered: settleAttr('dead_letter'),
+  const processAttrs = {
+    'messaging.system': 'servicebus',
+    'messaging.destination.name': queue,
+    'messaging.operation.name': 'process',
   };
-  const receiveAttrs = { ...messaging, 'messaging.operation.name': 'receive' };
-  const processAttrs = { ...messaging, 'messaging.operation.name': 'process' };
 
   let completed = 0;
   let abandoned = 0;
@@ -268,12 +259,10 @@ export function serviceBusWorker<T, O>(options: ServiceBusWorkerOptions<T, O>): 
   const flow = wrapped as unknown as Pipeline<ReceivedItem<T>, O>;
 
   const settle = async (item: ReceivedItem<T>, outcome: SettleOutcome): Promise<SettleAction> => {
-    const started = performance.now();
     const action = await item.settleBy(outcome);
     if (action === 'completed') completed++;
     else if (action === 'abandoned') abandoned++;
     else deadLettered++;
-    inst.messagingOperationDuration.record(performance.now() - started, settleAttrs[action]);
     return action;
   };
 
@@ -286,7 +275,6 @@ export function serviceBusWorker<T, O>(options: ServiceBusWorkerOptions<T, O>): 
         try {
           const next = await source.read(signal);
           receiving = true;
-          if (!next.done) inst.messagingConsumed.add(1, receiveAttrs);
           return next;
         } catch (e) {
           if (signal?.aborted) throw signal.reason;
@@ -334,10 +322,8 @@ export function serviceBusWorker<T, O>(options: ServiceBusWorkerOptions<T, O>): 
     },
     onAbandon: async (item) => {
       if (item.settled !== undefined) return;
-      const started = performance.now();
       await item.abandon('worker drain timed out');
       abandoned++;
-      inst.messagingOperationDuration.record(performance.now() - started, settleAttrs.abandoned);
     },
   });
 
@@ -388,14 +374,10 @@ export function serviceBusWorker<T, O>(options: ServiceBusWorkerOptions<T, O>): 
   };
 }
 
-/** `error.type` of a failed outcome: the root cause's error name (or code). */
+/** `error.type` of a failed outcome: the class name of the error the step threw. */
 function errorTypeOf(error: unknown): string {
   const cause = rootCause(error);
-  if (cause instanceof Error) {
-    const code = (cause as { code?: unknown }).code;
-    return typeof code === 'string' ? code : cause.name;
-  }
-  return '_OTHER';
+  return cause instanceof Error ? cause.name : '_OTHER';
 }
 
 /** The error a step threw (a `StepError` names the step; its cause says what went wrong). */
