@@ -372,8 +372,9 @@ export const METRICS = {
     name: 'hartonomous.rollout.items',
     kind: 'counter',
     unit: '{item}',
-    description: 'Items a rollout routed, by variant (stable, candidate) and outcome',
-    attributes: ['rollout.name', 'rollout.variant', 'pipeline.outcome'],
+    description:
+      'Items a rollout ran, by variant (stable, candidate) and outcome; shadow runs carry rollout.mode=shadow',
+    attributes: ['rollout.name', 'rollout.variant', 'pipeline.outcome', 'rollout.mode'],
   }),
   rolloutDuration: spec({
     name: 'hartonomous.rollout.duration',
