@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { type IngestionReport, ingest } from '../atoms/ingest.js';
+import { pingDatabase } from '../ops/ping-database.js';
 import type { CliIo } from './cli-io.js';
 import { UsageError } from './errors.js';
 import { findTextFiles } from './find-text-files.js';
 import { formatBytes, formatCount, formatDuration, formatRate } from './format.js';
 import { makeEmbedder } from './make-embedder.js';
 import { openCliDatabase } from './open-cli-database.js';
+import { addReadinessCheck } from './operations.js';
 import type { CliOptions, SplitMode } from './parse-command-line.js';
 import { progressReporter } from './progress-reporter.js';
 import { readAtoms, type SkippedFile } from './read-atoms.js';
@@ -54,6 +56,7 @@ export async function ingestCommand(
     throw new UsageError('ingest needs at least one file or folder', 'ingest');
   const files = await findTextFiles(paths, io.cwd ?? process.cwd(), io.signal);
   const { db, location } = await openCliDatabase(options, io, { migrate: true, mustExist: false });
+  addReadinessCheck(io, 'database', (signal) => pingDatabase(db, signal));
   let embedding: ReturnType<typeof makeEmbedder> | undefined;
   try {
     embedding = makeEmbedder(options, db.embeddingDimensions, io);

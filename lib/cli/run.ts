@@ -2,9 +2,11 @@ import { readFileSync } from 'node:fs';
 import { isPipelineError, messageOf } from '../core/errors.js';
 import { isSchemaOutdatedError } from '../postgres/errors.js';
 import type { CliIo } from './cli-io.js';
+import { configCommand } from './config-command.js';
 import { isUsageError } from './errors.js';
 import { ingestCommand } from './ingest-command.js';
 import { migrateCommand } from './migrate-command.js';
+import { withOperations } from './operations.js';
 import { type CliOptions, type CommandName, parseCommandLine } from './parse-command-line.js';
 import { searchCommand } from './search-command.js';
 import { statsCommand } from './stats-command.js';
@@ -18,6 +20,7 @@ const COMMAND_FUNCTIONS: Record<
   search: searchCommand,
   stats: statsCommand,
   migrate: migrateCommand,
+  config: configCommand,
 };
 
 /**
@@ -59,7 +62,9 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       io.stdout.write(`${versionOf()}\n`);
       return 0;
     }
-    const code = await COMMAND_FUNCTIONS[parsed.command](parsed.positionals, parsed.options, io);
+    const code = await withOperations(parsed.command, io, () =>
+      COMMAND_FUNCTIONS[parsed.command](parsed.positionals, parsed.options, io),
+    );
     return io.signal?.aborted ? 130 : code;
   } catch (e) {
     if (isUsageError(e)) {
@@ -78,7 +83,11 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
 }
 
 function commandOf(name: string | undefined): CommandName | undefined {
-  return name === 'ingest' || name === 'search' || name === 'stats' || name === 'migrate'
+  return name === 'ingest' ||
+    name === 'search' ||
+    name === 'stats' ||
+    name === 'migrate' ||
+    name === 'config'
     ? name
     : undefined;
 }

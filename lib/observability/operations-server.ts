@@ -38,8 +38,8 @@ export interface OperationsServerOptions {
   /** The SDK whose Prometheus exporter answers `/metrics` (404 without one). @default none */
   telemetry?: Pick<Telemetry, 'handleMetrics'>;
   /**
-   * Readiness checks by name (e.g. `database`, `broker`), each run on every `/readyz` request.
-   * @default {}
+   * Readiness checks by name (e.g. `database`, `broker`), each run on every `/readyz` request
+   * (checks added to this object later are run too). @default {}
    */
   checks?: Record<string, ReadinessCheck>;
   /** True while the process is draining (stopping): `/readyz` then answers 503. @default never */
@@ -138,8 +138,9 @@ export async function serveOperations(
   if (!(checkTimeoutMs > 0)) {
     throw new TypeError(`serveOperations: checkTimeoutMs must be > 0, got ${checkTimeoutMs}`);
   }
-  const checks = Object.entries(options.checks ?? {});
-  for (const [name, check] of checks) {
+  // read on every request: checks added to the object later are run too
+  const checksNow = () => Object.entries(options.checks ?? {});
+  for (const [name, check] of checksNow()) {
     if (typeof check !== 'function') {
       throw new TypeError(`serveOperations: check '${name}' must be a function`);
     }
@@ -170,6 +171,7 @@ export async function serveOperations(
 
   const readiness = async (): Promise<Readiness> => {
     const isDraining = draining();
+    const checks = checksNow();
     const results = await Promise.all(checks.map(([, check]) => runCheck(check)));
     const byName: Record<string, CheckResult> = {};
     checks.forEach(([name], i) => {
