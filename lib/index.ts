@@ -87,6 +87,7 @@ export {
 export {
   METRIC_PREFIX,
   METRICS,
+  type MetricKey,
   type MetricKind,
   type MetricSpec,
   prometheusNames,

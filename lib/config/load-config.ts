@@ -113,9 +113,22 @@ export interface HartonomousConfig {
  * ```
  */
 export type ConfigSource =
-  | { readonly kind: 'default' }
-  | { readonly kind: 'file'; readonly name: string }
-  | { readonly kind: 'env'; readonly name: string };
+  | {
+      /** The built-in default. */
+      readonly kind: 'default';
+    }
+  | {
+      /** The JSON configuration file. */
+      readonly kind: 'file';
+      /** The file as given (`HARTONOMOUS_CONFIG` or `file`). */
+      readonly name: string;
+    }
+  | {
+      /** An environment variable. */
+      readonly kind: 'env';
+      /** The variable's name. */
+      readonly name: string;
+    };
 
 /**
  * What {@link loadConfig} returns: the settings, and where each came from.

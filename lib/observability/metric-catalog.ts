@@ -73,19 +73,10 @@ const MESSAGING = ['messaging.system', 'messaging.destination.name'] as const;
 const spec = <S extends MetricSpec>(s: S): S => s;
 
 /**
- * Every metric instrument the library creates, keyed by the name the code uses for it.
- * Durations are in seconds (`s`), as the OpenTelemetry semantic conventions ask; the
- * Prometheus exporter turns `.` into `_` and adds `_total` to counters (see
- * {@link prometheusNames}).
- *
- * @example
- * ```ts
- * import { METRICS } from '@hartonomous/pipelines';
- *
- * for (const m of Object.values(METRICS)) console.log(m.name, m.kind, m.unit, m.attributes.join(', '));
- * ```
+ * The catalog itself, with literal kinds (the instruments are typed from it).
+ * @internal
  */
-export const METRICS = {
+export const CATALOG = {
   // ---- pipelines (core) -----------------------------------------------------------------
   itemsProcessed: spec({
     name: 'hartonomous.pipeline.items.processed',
@@ -406,6 +397,79 @@ export const METRICS = {
     attributes: ['rollout.name'],
   }),
 } as const satisfies Record<string, MetricSpec>;
+
+/**
+ * The key of an instrument in {@link METRICS}.
+ *
+ * @example
+ * ```ts
+ * import { METRICS, type MetricKey } from '@hartonomous/pipelines';
+ * const key: MetricKey = 'outboxLag';
+ * console.log(METRICS[key].name); // hartonomous.outbox.lag
+ * ```
+ */
+export type MetricKey =
+  | 'itemsProcessed'
+  | 'itemsFailed'
+  | 'stepDuration'
+  | 'runDuration'
+  | 'inFlight'
+  | 'batchSize'
+  | 'retryAttempts'
+  | 'timeouts'
+  | 'breakerTransitions'
+  | 'breakerState'
+  | 'bulkheadQueueDepth'
+  | 'bulkheadRejections'
+  | 'rateLimitWaits'
+  | 'rateLimitRejections'
+  | 'hedgeAttempts'
+  | 'fallbacks'
+  | 'queueSize'
+  | 'queueDropped'
+  | 'workerInFlight'
+  | 'workerQueueDepth'
+  | 'messagingConsumed'
+  | 'messagingProcessDuration'
+  | 'messagingOperationDuration'
+  | 'messagingSent'
+  | 'outboxPublished'
+  | 'outboxPublishFailures'
+  | 'outboxRowsDead'
+  | 'outboxLag'
+  | 'outboxPending'
+  | 'outboxDead'
+  | 'atomsAdded'
+  | 'embeddingDuration'
+  | 'modelDuration'
+  | 'dbConnectionCount'
+  | 'dbConnectionMax'
+  | 'dbConnectionPending'
+  | 'rolloutItems'
+  | 'rolloutDuration'
+  | 'rolloutShadowMismatches'
+  | 'rolloutShadowErrors'
+  | 'rolloutFallbacks';
+
+/** Compile-time check that {@link MetricKey} lists exactly the catalog's keys. */
+type SameKeys<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+const keysMatch: SameKeys<MetricKey, keyof typeof CATALOG> = true;
+void keysMatch;
+
+/**
+ * Every metric instrument the library creates, keyed by the name the code uses for it.
+ * Durations are in seconds (`s`), as the OpenTelemetry semantic conventions ask; the
+ * Prometheus exporter turns `.` into `_` and adds `_total` to counters (see
+ * {@link prometheusNames}).
+ *
+ * @example
+ * ```ts
+ * import { METRICS } from '@hartonomous/pipelines';
+ *
+ * for (const m of Object.values(METRICS)) console.log(m.name, m.kind, m.unit, m.attributes.join(', '));
+ * ```
+ */
+export const METRICS: Readonly<Record<MetricKey, MetricSpec>> = CATALOG;
 
 /**
  * The names a Prometheus scrape shows for an instrument: `.` becomes `_`, counters get

@@ -10,7 +10,7 @@ import {
   trace,
   type UpDownCounter,
 } from '@opentelemetry/api';
-import { METRICS, type MetricKind, type MetricSpec } from './metric-catalog.js';
+import { CATALOG, type MetricKind, type MetricSpec } from './metric-catalog.js';
 
 /**
  * Instrumentation scope name used for the library's tracer and meter.
@@ -82,13 +82,13 @@ type InstrumentOf<K extends MetricKind> = K extends 'counter'
         : ObservableUpDownCounter;
 
 /**
- * The library's instruments for one meter, created once per meter from the {@link METRICS}
+ * The library's instruments for one meter, created once per meter from the `METRICS`
  * catalog and cached. Histograms whose unit is seconds take **milliseconds** in `record`
  * (what `performance.now()` differences give) and export seconds.
  * @internal
  */
 export type Instruments = {
-  readonly [K in keyof typeof METRICS]: InstrumentOf<(typeof METRICS)[K]['kind']>;
+  readonly [K in keyof typeof CATALOG]: InstrumentOf<(typeof CATALOG)[K]['kind']>;
 };
 
 const cache = new WeakMap<Meter, Instruments>();
@@ -132,7 +132,7 @@ export function instruments(options?: TelemetryOptions): Instruments {
   let found = cache.get(meter);
   if (!found) {
     const made: Record<string, unknown> = {};
-    for (const [key, spec] of Object.entries(METRICS)) made[key] = create(meter, spec);
+    for (const [key, spec] of Object.entries(CATALOG)) made[key] = create(meter, spec);
     found = made as Instruments;
     cache.set(meter, found);
   }

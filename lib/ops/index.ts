@@ -40,5 +40,9 @@ export {
   startTelemetry,
   type Telemetry,
 } from '../observability/start-telemetry.js';
-export { type ObserveDatabasePoolOptions, observeDatabasePool } from './observe-database-pool.js';
+export {
+  type DatabasePoolObserver,
+  type ObserveDatabasePoolOptions,
+  observeDatabasePool,
+} from './observe-database-pool.js';
 export { pingDatabase } from './ping-database.js';

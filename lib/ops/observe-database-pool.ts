@@ -16,6 +16,20 @@ export interface ObserveDatabasePoolOptions extends TelemetryOptions {
   poolName?: string;
 }
 
+/**
+ * What {@link observeDatabasePool} returns.
+ *
+ * @example
+ * ```ts
+ * import type { DatabasePoolObserver } from '@hartonomous/pipelines/ops';
+ * const done = (o: DatabasePoolObserver) => o.stop();
+ * ```
+ */
+export interface DatabasePoolObserver {
+  /** Removes the meter callback (idempotent); call it before closing the database. */
+  stop(): void;
+}
+
 /** The tarn pool knex keeps its connections in. */
 interface TarnPool {
   readonly max: number;
@@ -48,7 +62,7 @@ interface TarnPool {
 export function observeDatabasePool(
   db: Database,
   options: ObserveDatabasePoolOptions = {},
-): { stop(): void } {
+): DatabasePoolObserver {
   const state = stateOf(db);
   const pool = (state.knex.client as { pool?: TarnPool }).pool;
   const poolName = options.poolName ?? `${state.backend}:${state.schema}`;

@@ -91,7 +91,12 @@ export interface RolloutOptions<I, O> extends TelemetryOptions {
    * runs through that variant's `stream`, so batch steps inside the variants still batch.
    * @default { size: 64, timeMs: 10 }
    */
-  batch?: { size?: number; timeMs?: number };
+  batch?: {
+    /** Most items per batch. @default 64 */
+    size?: number;
+    /** Longest wait for a batch to fill, in ms. @default 10 */
+    timeMs?: number;
+  };
   /** Logger for shadow mismatches and failures, fallbacks and bad flag values. @default silent */
   logger?: Logger;
 }
