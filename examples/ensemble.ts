@@ -20,9 +20,9 @@ import {
   registerModels,
   weightedVote,
 } from '../lib/inference/index.js';
-import { isSagaFailedError } from '../lib/operators/saga-errors.js';
-import { loadSaga, resumeSagas } from '../lib/operators/saga-postgres.js';
 import { openDatabase } from '../lib/postgres/open-database.js';
+import { loadSaga, resumeSagas } from '../lib/postgres/saga-log.js';
+import { isSagaFailedError } from '../lib/saga/errors.js';
 
 const SMOKE = process.env.SMOKE === '1';
 const REQUESTS = SMOKE ? 20 : 200;

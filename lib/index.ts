@@ -165,6 +165,40 @@ export {
   retry,
   retryAfterMs,
 } from './operators/retry.js';
+export {
+  isTimeoutError,
+  TimeoutError,
+  type TimeoutEvent,
+  type TimeoutKind,
+  type TimeoutOptions,
+  timeout,
+} from './operators/timeout.js';
+export {
+  CompensationFailedError,
+  type FailedCompensation,
+  isCompensationFailedError,
+  isSagaConflictError,
+  isSagaFailedError,
+  isSagaInterruptedError,
+  SagaConflictError,
+  SagaFailedError,
+  SagaInterruptedError,
+} from './saga/errors.js';
+export type {
+  SagaLog,
+  SagaSnapshot,
+  SagaSnapshotBase,
+  SagaStatus,
+  SagaStepSnapshot,
+  SagaStepStatus,
+  SerializedError,
+} from './saga/log.js';
+export {
+  type ResumeOutcome,
+  type ResumeSagaOptions,
+  resumeSaga,
+  type SagaRegistry,
+} from './saga/resume.js';
 // Sagas
 export {
   type AnySagaStep,
@@ -187,41 +221,7 @@ export {
   type SagaStepBase,
   type SagaStepCompletedEvent,
   saga,
-} from './operators/saga.js';
-export {
-  CompensationFailedError,
-  type FailedCompensation,
-  isCompensationFailedError,
-  isSagaConflictError,
-  isSagaFailedError,
-  isSagaInterruptedError,
-  SagaConflictError,
-  SagaFailedError,
-  SagaInterruptedError,
-} from './operators/saga-errors.js';
-export type {
-  SagaLog,
-  SagaSnapshot,
-  SagaSnapshotBase,
-  SagaStatus,
-  SagaStepSnapshot,
-  SagaStepStatus,
-  SerializedError,
-} from './operators/saga-log.js';
-export {
-  type ResumeOutcome,
-  type ResumeSagaOptions,
-  resumeSaga,
-  type SagaRegistry,
-} from './operators/saga-resume.js';
-export {
-  isTimeoutError,
-  TimeoutError,
-  type TimeoutEvent,
-  type TimeoutKind,
-  type TimeoutOptions,
-  timeout,
-} from './operators/timeout.js';
+} from './saga/saga.js';
 
 // Background worker
 export {

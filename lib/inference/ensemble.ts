@@ -9,8 +9,8 @@ import {
   createCircuitBreaker,
 } from '../operators/circuit-breaker.js';
 import { type RetryOptions, retryAfterMs } from '../operators/retry.js';
-import type { Saga, SagaContext } from '../operators/saga.js';
 import type { Database } from '../postgres/database.js';
+import type { Saga, SagaContext } from '../saga/saga.js';
 import type { AggregationStrategy, ModelResponse } from './aggregation.js';
 import { EnsembleFailedError, isModelHttpError } from './errors.js';
 import { invokeModels } from './invoke-models.js';

@@ -2,9 +2,9 @@ import type { Logger } from 'pino';
 import type { MonoTypeOperatorFunction } from 'rxjs';
 import { describeError } from '../core/errors.js';
 import { retry } from '../operators/retry.js';
-import { type Saga, type SagaCodec, type SagaContext, saga } from '../operators/saga.js';
-import { postgresSagaLog } from '../operators/saga-postgres.js';
 import type { Database } from '../postgres/database.js';
+import { postgresSagaLog } from '../postgres/saga-log.js';
+import { type Saga, type SagaCodec, type SagaContext, saga } from '../saga/saga.js';
 import {
   InferenceInvocationRecord,
   InferenceRequestRecord,

@@ -13,8 +13,8 @@ import {
   type MikroORM,
   p,
 } from '@mikro-orm/core';
-import { ensureEntities } from '../operators/saga-postgres.js';
 import type { Database } from '../postgres/database.js';
+import { ensureEntities } from '../postgres/ensure-entities.js';
 import type { Answer, InvocationOutcome } from './types.js';
 
 /**

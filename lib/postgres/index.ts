@@ -15,14 +15,6 @@
  * @module
  */
 
-export {
-  loadSaga,
-  postgresSagaLog,
-  type ResumeSagasOptions,
-  resumeSagas,
-  SagaRecord,
-  type SagaRecordEntity,
-} from '../operators/saga-postgres.js';
 export { ContentHashType, EmbeddingType } from './column-types.js';
 export {
   type CreateVectorIndexOptions,
@@ -51,4 +43,12 @@ export {
 } from './migrate.js';
 export { type Migration, type MigrationContext, migrations } from './migrations/index.js';
 export { type OpenDatabaseOptions, openDatabase } from './open-database.js';
+export {
+  loadSaga,
+  postgresSagaLog,
+  type ResumeSagasOptions,
+  resumeSagas,
+  SagaRecord,
+  type SagaRecordEntity,
+} from './saga-log.js';
 export { SchemaMigration, type SchemaMigrationEntity } from './schema-migration.js';

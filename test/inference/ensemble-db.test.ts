@@ -11,8 +11,8 @@ import {
   registerModels,
   unregisterModels,
 } from '../../lib/inference/index.js';
-import { isSagaFailedError } from '../../lib/operators/saga-errors.js';
-import { loadSaga, postgresSagaLog, resumeSagas } from '../../lib/operators/saga-postgres.js';
+import { loadSaga, postgresSagaLog, resumeSagas } from '../../lib/postgres/saga-log.js';
+import { isSagaFailedError } from '../../lib/saga/errors.js';
 import { databaseSuite } from '../support/databases.js';
 import { type ModelServer, startModelServer } from '../support/model-server.js';
 

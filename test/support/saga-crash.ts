@@ -9,10 +9,10 @@
  * The child prints `READY <saga id>` on stdout when it reaches the hang; the parent kills it.
  */
 import { pathToFileURL } from 'node:url';
-import { saga } from '../../lib/operators/saga.js';
-import { postgresSagaLog } from '../../lib/operators/saga-postgres.js';
 import type { Database } from '../../lib/postgres/database.js';
 import { openDatabase } from '../../lib/postgres/open-database.js';
+import { postgresSagaLog } from '../../lib/postgres/saga-log.js';
+import { saga } from '../../lib/saga/saga.js';
 
 /** The table the saga's actions write to (created by the parent). */
 export const EFFECTS_DDL = `CREATE TABLE IF NOT EXISTS crash_effects (

@@ -22,6 +22,9 @@ import type { ContextBag } from '../core/context.js';
 import { describeError } from '../core/errors.js';
 import { fromWork } from '../core/from-work.js';
 import { LogEvents, logEvent } from '../observability/log-events.js';
+import { timeout } from '../operators/timeout.js';
+import { CompensationFailedError, type FailedCompensation, SagaFailedError } from './errors.js';
+import type { SagaLog, SagaSnapshot, SagaStatus, SagaStepSnapshot } from './log.js';
 import type {
   AnySagaStep,
   Compensation,
@@ -29,13 +32,6 @@ import type {
   SagaContext,
   SagaEvent,
 } from './saga.js';
-import {
-  CompensationFailedError,
-  type FailedCompensation,
-  SagaFailedError,
-} from './saga-errors.js';
-import type { SagaLog, SagaSnapshot, SagaStatus, SagaStepSnapshot } from './saga-log.js';
-import { timeout } from './timeout.js';
 
 /** A validated saga definition. @internal */
 export interface SagaDefinition {

@@ -8,9 +8,9 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import type { SagaEvent } from '../../lib/operators/saga.js';
-import { isSagaInterruptedError } from '../../lib/operators/saga-errors.js';
-import { loadSaga, resumeSagas } from '../../lib/operators/saga-postgres.js';
+import { loadSaga, resumeSagas } from '../../lib/postgres/saga-log.js';
+import { isSagaInterruptedError } from '../../lib/saga/errors.js';
+import type { SagaEvent } from '../../lib/saga/saga.js';
 import { openTestDatabase, SERVER_URL, serverUnavailableReason } from '../support/databases.js';
 import { crashSaga, EFFECTS_DDL, UNDO_DDL } from '../support/saga-crash.js';
 

@@ -18,21 +18,22 @@ import {
   p,
   UniqueConstraintViolationException,
 } from '@mikro-orm/core';
-import type { Database } from '../postgres/database.js';
-import { SagaConflictError } from './saga-errors.js';
+import { SagaConflictError } from '../saga/errors.js';
 import type {
   SagaLog,
   SagaSnapshot,
   SagaStatus,
   SagaStepSnapshot,
   SerializedError,
-} from './saga-log.js';
+} from '../saga/log.js';
 import {
   type ResumeOutcome,
   type ResumeSagaOptions,
   resumeSaga,
   type SagaRegistry,
-} from './saga-resume.js';
+} from '../saga/resume.js';
+import type { Database } from './database.js';
+import { ensureEntities } from './ensure-entities.js';
 
 /**
  * Entity of the `saga_log` table: one row per saga execution. `version` is the optimistic
@@ -89,16 +90,6 @@ export const SagaRecord = defineEntity({
  * ```
  */
 export type SagaRecordEntity = InferEntity<typeof SagaRecord>;
-
-/**
- * Makes sure `orm` knows `entities` (it was opened without them): discovered once, at first
- * use, so the tables of features added by migrations need no registration by the caller.
- * @internal
- */
-export function ensureEntities(orm: MikroORM, entities: readonly EntitySchema<AnyEntity>[]): void {
-  const missing = entities.filter((e) => !orm.getMetadata().has(e.meta.className));
-  if (missing.length > 0) orm.discoverEntity(missing as EntitySchema<AnyEntity>[]);
-}
 
 function ormOf(db: Database): MikroORM {
   if (typeof db !== 'object' || db === null || db.closed) {

@@ -6,23 +6,23 @@ import fc from 'fast-check';
 import { from, lastValueFrom, type Observable, of, toArray } from 'rxjs';
 import { isStepError, pipeline, step } from '../../lib/index.js';
 import { retry } from '../../lib/operators/retry.js';
-import {
-  type AnySagaStep,
-  type Saga,
-  type SagaEvent,
-  type SagaStep,
-  saga,
-} from '../../lib/operators/saga.js';
+import { isTimeoutError } from '../../lib/operators/timeout.js';
 import {
   isCompensationFailedError,
   isSagaConflictError,
   isSagaFailedError,
   isSagaInterruptedError,
   SagaConflictError,
-} from '../../lib/operators/saga-errors.js';
-import type { SagaLog, SagaSnapshot } from '../../lib/operators/saga-log.js';
-import { resumeSaga } from '../../lib/operators/saga-resume.js';
-import { isTimeoutError } from '../../lib/operators/timeout.js';
+} from '../../lib/saga/errors.js';
+import type { SagaLog, SagaSnapshot } from '../../lib/saga/log.js';
+import { resumeSaga } from '../../lib/saga/resume.js';
+import {
+  type AnySagaStep,
+  type Saga,
+  type SagaEvent,
+  type SagaStep,
+  saga,
+} from '../../lib/saga/saga.js';
 
 /** Collects every event of one saga execution, and its error if it failed. */
 async function collect<O>(

@@ -8,8 +8,8 @@ import { CancelledError } from '../core/errors.js';
 import { checkName, type Step, type StepOptions, step } from '../core/step.js';
 import { silentLogger } from '../observability/logger.js';
 import { type TelemetryOptions, tracerOf } from '../observability/telemetry.js';
-import { executeSaga, registerDefinition, type SagaDefinition } from './saga-engine.js';
-import type { SagaLog } from './saga-log.js';
+import { executeSaga, registerDefinition, type SagaDefinition } from './engine.js';
+import type { SagaLog } from './log.js';
 
 /**
  * What a saga step's action receives beside its input.

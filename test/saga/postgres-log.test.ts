@@ -1,14 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import { saga } from '../../lib/operators/saga.js';
-import { isSagaConflictError, isSagaFailedError } from '../../lib/operators/saga-errors.js';
-import type { SagaSnapshot } from '../../lib/operators/saga-log.js';
-import {
-  loadSaga,
-  postgresSagaLog,
-  resumeSagas,
-  SagaRecord,
-} from '../../lib/operators/saga-postgres.js';
+import { loadSaga, postgresSagaLog, resumeSagas, SagaRecord } from '../../lib/postgres/saga-log.js';
+import { isSagaConflictError, isSagaFailedError } from '../../lib/saga/errors.js';
+import type { SagaSnapshot } from '../../lib/saga/log.js';
+import { saga } from '../../lib/saga/saga.js';
 import { databaseSuite } from '../support/databases.js';
 
 const suite = await databaseSuite('saga_log');

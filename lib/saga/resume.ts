@@ -5,21 +5,21 @@ import { contextBag } from '../core/context.js';
 import { LogEvents, logEvent } from '../observability/log-events.js';
 import { silentLogger } from '../observability/logger.js';
 import { type TelemetryOptions, tracerOf } from '../observability/telemetry.js';
-import type { AnySagaStep, Compensation, Saga, SagaEvent } from './saga.js';
 import {
   type CompensationSpec,
   compensate,
   definitionOf,
   type PlannedCompensation,
   SagaTracker,
-} from './saga-engine.js';
+} from './engine.js';
 import {
   CompensationFailedError,
   isSagaConflictError,
   SagaFailedError,
   SagaInterruptedError,
-} from './saga-errors.js';
-import { checkSnapshot, type SagaLog, type SagaSnapshot } from './saga-log.js';
+} from './errors.js';
+import { checkSnapshot, type SagaLog, type SagaSnapshot } from './log.js';
+import type { AnySagaStep, Compensation, Saga, SagaEvent } from './saga.js';
 
 /**
  * Where `resumeSaga`/`resumeSagas` find compensations after a restart, by saga name and step
