@@ -90,15 +90,18 @@ test('ingest with HARTONOMOUS_METRICS_PORT serves /metrics, /healthz and /readyz
     while (server.requests.length === 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
     }
-    const healthz = (await fetch(`${url}/healthz`)).status;
-    const readyz = await (await fetch(`${url}/readyz`)).json();
-    const samples = parsePrometheusText(await (await fetch(`${url}/metrics`)).text());
-    seen = {
-      healthz,
-      readyz,
-      inFlight: sumOf(samples, 'hartonomous_pipeline_items_in_flight'),
-    };
-    abort.abort();
+    try {
+      const healthz = (await fetch(`${url}/healthz`)).status;
+      const readyz = await (await fetch(`${url}/readyz`)).json();
+      const samples = parsePrometheusText(await (await fetch(`${url}/metrics`)).text());
+      seen = {
+        healthz,
+        readyz,
+        inFlight: sumOf(samples, 'hartonomous_pipeline_items_in_flight'),
+      };
+    } finally {
+      abort.abort();
+    }
   };
   const r = await runCli(
     [
