@@ -323,7 +323,7 @@ test('the receive step links to the producer span and records messaging attribut
   const { tracer, spans } = memoryTracer();
   const { meter, collect } = memoryMeter();
   const w = serviceBusWorker({
-    source: sourceFor(peer, queue),
+    source: sourceFor(peer, queue, { meter }), // the source times its settle calls
     pipeline: pipeline(
       'traced',
       step('work', (job: Job) => job.id),
