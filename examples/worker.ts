@@ -2,23 +2,28 @@
  * An atom-ingestion worker: consumes a Service Bus queue of atom contents, runs the library's
  * ingestion pipeline (hash, dedupe, embed, persist with outbox rows) and settles each message
  * by its outcome; an outbox relay in the same process publishes the `atom.created` events to a
- * second queue. SIGTERM or SIGINT stops it gracefully: reading stops, in-flight messages finish
- * (or are abandoned, so the broker redelivers them), the relay finishes its round, and the
- * health counts are printed.
+ * second queue. SIGTERM or SIGINT stops it gracefully: `/readyz` turns 503, reading stops,
+ * in-flight messages finish (or are abandoned, so the broker redelivers them), the relay
+ * finishes its round, and the health counts are printed.
  *
  * Run as many copies as you like, on as many machines (competing consumers on one queue, one
  * PostgreSQL): atoms stay unique by content hash and no outbox row is published twice.
  *
- *   SERVICEBUS_CONNECTION_STRING=... DATABASE_URL=postgres://... npx tsx examples/worker.ts
+ *   SERVICEBUS_CONNECTION_STRING=... DATABASE_URL=postgres://... HARTONOMOUS_METRICS_PORT=9464 \
+ *     npx tsx examples/worker.ts
  *
- * Env: IN_QUEUE (default `atoms-in`), OUT_QUEUE (default `atom-events`), DATABASE_URL (default:
- * an embedded PGlite in .data/worker). Messages are JSON objects `{ content, sourceId?,
- * contentType?, metadata? }`.
+ * Settings come from `loadConfig()` (environment and the JSON file of HARTONOMOUS_CONFIG; see
+ * the README's "Operating it"): queues, concurrency, drain timeout, outbox batching, database.
+ * Prometheus scrapes `/metrics` on HARTONOMOUS_METRICS_PORT (default 9464 here); with
+ * OTEL_EXPORTER_OTLP_ENDPOINT set, metrics and spans are pushed over OTLP instead. `/healthz`
+ * and `/readyz` (database reachable, broker receiving, not draining) are served beside it.
+ * Without DATABASE_URL it uses an embedded PGlite in .data/worker. Messages are JSON objects
+ * `{ content, sourceId?, contentType?, metadata? }`.
  *
  * With SMOKE=1 (CI) it needs nothing: it starts the local AMQP peer from test/support (a test
  * double of Service Bus), enqueues some items (with duplicates and one poison message), runs
- * the worker on an embedded PGlite in a temporary folder until the queue is empty, stops it,
- * prints the counts and exits.
+ * the worker on an embedded PGlite in a temporary folder until the queue is empty, scrapes its
+ * own `/metrics` and `/readyz`, stops it, prints the counts and exits.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -26,6 +31,13 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ServiceBusReceivedMessage } from '@azure/service-bus';
 import { type AtomInput, ingestionPipeline } from '@hartonomous/pipelines/atoms';
+import { loadConfig } from '@hartonomous/pipelines/config';
+import {
+  observeDatabasePool,
+  pingDatabase,
+  serveOperations,
+  startTelemetry,
+} from '@hartonomous/pipelines/ops';
 import { outboxRelay } from '@hartonomous/pipelines/outbox';
 import { openDatabase } from '@hartonomous/pipelines/postgres';
 import {
@@ -36,8 +48,9 @@ import {
 import { startAmqpPeer } from '../test/support/amqp-peer.js';
 
 const smoke = Boolean(process.env.SMOKE);
-const inQueue = process.env.IN_QUEUE ?? 'atoms-in';
-const outQueue = process.env.OUT_QUEUE ?? 'atom-events';
+// every setting validated at once: a bad one stops the worker with one line per bad key
+const { config } = loadConfig();
+const { inQueue, outQueue } = config.serviceBus;
 
 /** The message body as an AtomInput; a throw dead-letters the message at once (`DecodeFailed`). */
 function decode(message: ServiceBusReceivedMessage): AtomInput {
@@ -53,8 +66,15 @@ function decode(message: ServiceBusReceivedMessage): AtomInput {
   return body as AtomInput;
 }
 
+// ---- telemetry first: components created afterwards report to it ---------------------------
+const telemetry = await startTelemetry({
+  serviceName: config.otel.serviceName,
+  exportIntervalMs: config.otel.exportIntervalMs,
+  ...(config.otel.metricsExporter ? { metrics: config.otel.metricsExporter } : {}),
+});
+
 // ---- where to connect -----------------------------------------------------------------------
-let connectionString = process.env.SERVICEBUS_CONNECTION_STRING ?? '';
+let connectionString = config.serviceBus.connectionString ?? '';
 const peer = smoke ? await startAmqpPeer() : undefined;
 if (peer) connectionString = peer.connectionString;
 if (!connectionString) {
@@ -62,9 +82,16 @@ if (!connectionString) {
   process.exit(2);
 }
 const dataDir = smoke ? await mkdtemp(join(tmpdir(), 'hartonomous-worker-')) : undefined;
-const db = await openDatabase(
-  dataDir ? { dataDir } : process.env.DATABASE_URL ? {} : { dataDir: '.data/worker' },
-);
+const db = await openDatabase({
+  ...(dataDir
+    ? { dataDir }
+    : config.database.url
+      ? { url: config.database.url }
+      : { dataDir: config.database.dataDir ?? '.data/worker' }),
+  schema: config.database.schema,
+  poolSize: config.database.poolSize,
+});
+const pool = observeDatabasePool(db);
 
 if (peer) {
   const contents = Array.from({ length: 150 }, (_, i) => `smoke atom number ${i % 100}`);
@@ -78,23 +105,40 @@ if (peer) {
 const source = serviceBusSource<AtomInput>({
   connectionString,
   queue: inQueue,
-  maxConcurrent: 512, // at least concurrency + the pipeline's batch buffer
+  maxConcurrent: config.worker.concurrency * 8, // at least concurrency + the batch buffer
   maxWaitTimeInMs: 2_000,
-  maxDeliveryCount: 10,
+  maxDeliveryCount: config.serviceBus.maxDeliveryCount,
   decode,
 });
 const worker = serviceBusWorker({
   source,
   // an ok outcome means stored: content claimed by another worker is waited for (claimedWaitMs)
-  pipeline: ingestionPipeline({ db, batchSize: 128, claimedWaitMs: 5_000 }),
-  concurrency: 64,
-  drainTimeoutMs: 20_000,
+  pipeline: ingestionPipeline({ db, batchSize: config.ingest.batchSize, claimedWaitMs: 5_000 }),
+  concurrency: config.worker.concurrency,
+  drainTimeoutMs: config.worker.drainTimeoutMs,
 });
 const publisher = serviceBusPublisher({ connectionString, queueOrTopic: outQueue });
-const relay = outboxRelay({ db, publisher, batchSize: 200, pollIntervalMs: smoke ? 50 : 500 });
+const relay = outboxRelay({
+  db,
+  publisher,
+  batchSize: config.outbox.batchSize,
+  pollIntervalMs: smoke ? 50 : config.outbox.pollIntervalMs,
+  maxAttempts: config.outbox.maxAttempts,
+});
+const ops = await serveOperations({
+  port: smoke ? 0 : (config.metrics.port ?? 9464),
+  host: smoke ? '127.0.0.1' : config.metrics.host,
+  telemetry,
+  checks: {
+    database: (signal) => pingDatabase(db, signal),
+    broker: () => worker.health().receiving,
+  },
+  draining: () => worker.state !== 'running',
+});
 worker.start();
 relay.start();
 console.log(`consuming '${inQueue}', publishing events to '${outQueue}' (${db.backend})`);
+console.log(`metrics ${ops.url}/metrics (${telemetry.metricsExporter}), probes /healthz /readyz`);
 
 // ---- graceful stop ---------------------------------------------------------------------------
 let stopping: Promise<void> | undefined;
@@ -105,6 +149,9 @@ function shutdown(reason: string): Promise<void> {
     await relay.stop();
     const backlog = await relay.health();
     await publisher.close();
+    pool.stop();
+    await ops.close();
+    await telemetry.shutdown();
     await db.close();
     console.log('worker:', JSON.stringify(report));
     console.log(
@@ -130,6 +177,13 @@ if (peer) {
     if (completed >= 150 && pending === 0) break;
     await delay(100);
   }
+  const ready = await fetch(`${ops.url}/readyz`);
+  const scrape = await (await fetch(`${ops.url}/metrics`)).text();
+  const completed =
+    /messaging_client_operation_duration_count\{[^}]*messaging_operation_name="complete"[^}]*\} (\d+)/.exec(
+      scrape,
+    );
+  console.log(`readyz ${ready.status}, scraped completions: ${completed?.[1] ?? 'none'}`);
   await shutdown('smoke run done');
   console.log(
     `queue left: ${peer.messages(inQueue).length}, dead-lettered: ${peer.deadLetters(inQueue).length}, events: ${peer.messages(outQueue).length}`,

@@ -79,6 +79,14 @@ export {
   logEvent,
 } from './observability/log-events.js';
 export {
+  METRIC_PREFIX,
+  METRICS,
+  type MetricKey,
+  type MetricKind,
+  type MetricSpec,
+  prometheusNames,
+} from './observability/metric-catalog.js';
+export {
   INSTRUMENTATION_NAME,
   INSTRUMENTATION_VERSION,
   type TelemetryOptions,

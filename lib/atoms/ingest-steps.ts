@@ -1,5 +1,6 @@
 import { sleep } from '../core/abort.js';
 import { batchStep, itemFailure, type Step, step } from '../core/step.js';
+import { instruments, type TelemetryOptions } from '../observability/telemetry.js';
 import type { Database } from '../postgres/database.js';
 import { claimHashes } from './claim-hashes.js';
 import type { Embedder } from './embedder.js';
@@ -103,6 +104,8 @@ export interface IngestSettings {
   readonly embedConcurrency: number | undefined;
   readonly onStepTime: ((step: string, ms: number) => void) | undefined;
   readonly claimedWaitMs: number;
+  /** Meter (and tracer) of the ingestion's own instruments, e.g. `hartonomous.atoms.added`. */
+  readonly telemetry: TelemetryOptions;
 }
 
 function timed<T>(settings: IngestSettings, name: string, work: () => Promise<T>): Promise<T> {
@@ -279,6 +282,7 @@ export function persistStep(settings: IngestSettings): Step<EmbeddedAtom, Ingest
               { signal: ctx.signal },
             );
             for (const r of result.inserted) stored.set(r.hash, { id: r.id, outboxId: r.outboxId });
+            instruments(settings.telemetry).atomsAdded.add(result.inserted.length);
           } catch (e) {
             await releaseQuietly(settings, fresh);
             throw e;

@@ -143,6 +143,7 @@ function settingsOf(
     embedConcurrency: options.embedConcurrency ?? options.concurrency ?? 2,
     onStepTime,
     claimedWaitMs,
+    telemetry: options.meter ? { meter: options.meter } : {},
   };
 }
 

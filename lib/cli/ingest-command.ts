@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { type IngestionReport, ingest } from '../atoms/ingest.js';
+import { pingDatabase } from '../ops/ping-database.js';
 import type { CliIo } from './cli-io.js';
 import { type PathNotFoundError, UsageError } from './errors.js';
 import { EXIT } from './exit-status.js';
@@ -8,6 +9,7 @@ import { findTextFiles } from './find-text-files.js';
 import { formatBytes, formatCount, formatDuration, formatRate } from './format.js';
 import { makeEmbedder } from './make-embedder.js';
 import { openCliDatabase } from './open-cli-database.js';
+import { addReadinessCheck } from './operations.js';
 import type { CliOptions, SplitMode } from './parse-command-line.js';
 import { progressReporter } from './progress-reporter.js';
 import { MAX_FILE_BYTES, readAtoms, type SkippedFile } from './read-atoms.js';
@@ -67,6 +69,7 @@ export async function ingestCommand(
   if (missing.length === paths.length && missing[0]) throw missing[0];
   for (const m of missing) io.stderr.write(`warning: ${m.message} (skipped)\n`);
   const { db, location } = await openCliDatabase(options, io, { migrate: true, mustExist: false });
+  addReadinessCheck(io, 'database', (signal) => pingDatabase(db, signal));
   let embedding: ReturnType<typeof makeEmbedder> | undefined;
   try {
     embedding = makeEmbedder(options, db.embeddingDimensions, io);

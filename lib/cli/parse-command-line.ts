@@ -6,10 +6,10 @@ import { checkDatabaseUrl, UsageError } from './errors.js';
  * The commands of the `hartonomous` command line.
  * @internal
  */
-export type CommandName = 'ingest' | 'search' | 'stats' | 'migrate';
+export type CommandName = 'ingest' | 'search' | 'stats' | 'migrate' | 'config';
 
 /** The commands, in the order the usage lists them. @internal */
-export const COMMANDS: readonly CommandName[] = ['ingest', 'search', 'stats', 'migrate'];
+export const COMMANDS: readonly CommandName[] = ['ingest', 'search', 'stats', 'migrate', 'config'];
 
 /**
  * How files are cut into atoms: runs of non-blank lines, every non-blank line, or whole files.

@@ -24,6 +24,7 @@ const COMMAND_FUNCTIONS: Record<CommandName, () => Promise<CommandFunction>> = {
   search: async () => (await import('./search-command.js')).searchCommand,
   stats: async () => (await import('./stats-command.js')).statsCommand,
   migrate: async () => (await import('./migrate-command.js')).migrateCommand,
+  config: async () => (await import('./config-command.js')).configCommand,
 };
 
 /** The optional peer dependencies the commands load. */
@@ -81,7 +82,10 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       return EXIT.ok;
     }
     const command = await COMMAND_FUNCTIONS[parsed.command]();
-    const code = await command(parsed.positionals, parsed.options, io);
+    const { withOperations } = await import('./operations.js');
+    const code = await withOperations(parsed.command, io, () =>
+      command(parsed.positionals, parsed.options, io),
+    );
     return io.signal?.aborted ? EXIT.interrupted : code;
   } catch (e) {
     if (isUsageError(e)) {

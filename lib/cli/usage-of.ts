@@ -42,6 +42,16 @@ const ABOUT: Record<CommandName, { synopsis: string; summary: string; details: s
       'Creates the schema and tables if needed; several processes may migrate at once safely.',
     ],
   },
+  config: {
+    synopsis: 'config [--json]',
+    summary: 'print the effective configuration, secrets redacted, and where each value came from',
+    details: [
+      'Settings come from defaults, the JSON file named by HARTONOMOUS_CONFIG, the environment',
+      "(DATABASE_URL, SERVICEBUS_CONNECTION_STRING, OTEL_*, HARTONOMOUS_*) and this command's",
+      '--db/--data-dir/--schema. An invalid setting prints one line each and exits with 2.',
+      'HARTONOMOUS_METRICS_PORT=<port> makes ingest serve /metrics, /healthz and /readyz.',
+    ],
+  },
 };
 
 const DATABASE_OPTIONS: readonly OptionName[] = ['db', 'data-dir', 'schema'];

@@ -51,7 +51,7 @@ export interface BoundedQueueOptions<T> extends TelemetryOptions {
    * @default undefined
    */
   onDrop?: (item: T) => void;
-  /** Name used in metric attributes (`{ queue: name }`), logs and errors. @default 'queue' */
+  /** Name used in metric attributes (`queue.name`), logs and errors. @default 'queue' */
   name?: string;
   /** Logger for the `queue.full`, `queue.dropped` and `queue.completed` events. @default a silent logger */
   logger?: Logger;
@@ -100,7 +100,7 @@ export interface BoundedQueueSnapshot {
  * waiting in `read` being served in the order they started waiting.
  */
 export interface BoundedQueue<T> extends AsyncIterable<T> {
-  /** The queue's name (metric attribute `queue`). */
+  /** The queue's name (metric attribute `queue.name`). */
   readonly name: string;
   /** Most items held at once. */
   readonly capacity: number;
@@ -263,9 +263,9 @@ const OVERFLOW_POLICIES: readonly OverflowPolicy[] = ['wait', 'dropOldest', 'dro
  * subscribe to `toObservable()`. Consumers compete: each item is delivered to exactly one of
  * them. Writes are accepted in order and items are read in the order they were accepted.
  *
- * Metrics: `rx.queue.size` (UpDownCounter, +1 per enqueued item, -1 per dequeued item; an item
- * handed straight to a waiting reader never counts) and `rx.queue.dropped` (Counter), both
- * with the attribute `{ queue: name }`.
+ * Metrics: `hartonomous.queue.size` (UpDownCounter, +1 per enqueued item, -1 per dequeued item; an item
+ * handed straight to a waiting reader never counts) and `hartonomous.queue.dropped` (Counter), both
+ * with the attribute `queue.name`.
  *
  * @param options - the capacity, or {@link BoundedQueueOptions}
  * @returns a new, empty {@link BoundedQueue}
@@ -293,7 +293,7 @@ export function boundedQueue<T>(options: number | BoundedQueueOptions<T>): Bound
   const { capacity, overflow, onDrop, name } = opts;
   const logger = opts.logger ?? silentLogger();
   const { queueSize, queueDropped } = instruments(opts);
-  const attrs = { queue: name };
+  const attrs = { 'queue.name': name };
 
   const items = new Fifo<T>();
   const writers = new Fifo<Waiter<void, T>>();

@@ -22,7 +22,7 @@ import { messageOf } from '../core/errors.js';
 import { fromWork } from '../core/from-work.js';
 import { LogEvents, logEvent } from '../observability/log-events.js';
 import { silentLogger } from '../observability/logger.js';
-import { type TelemetryOptions, tracerOf } from '../observability/telemetry.js';
+import { instruments, type TelemetryOptions, tracerOf } from '../observability/telemetry.js';
 import {
   type CircuitBreaker,
   type CircuitBreakerOptions,
@@ -182,6 +182,15 @@ export function openAIEmbedder(options: OpenAIEmbedderOptions): OpenAIEmbedder {
   const redact = (text: string): string => (apiKey ? text.split(apiKey).join('[REDACTED]') : text);
   const logger = options.logger ?? silentLogger();
   const tracer = tracerOf(options);
+  const inst = instruments(options);
+  const endpoint = new URL(url);
+  const genAiAttrs = {
+    'gen_ai.operation.name': 'embeddings',
+    'gen_ai.provider.name': 'openai',
+    'gen_ai.request.model': model,
+    'server.address': endpoint.hostname,
+    'server.port': Number(endpoint.port || (endpoint.protocol === 'https:' ? 443 : 80)),
+  };
 
   const breaker =
     options.breaker === false
@@ -193,6 +202,7 @@ export function openAIEmbedder(options: OpenAIEmbedderOptions): OpenAIEmbedder {
             strategy: { type: 'consecutive', failures: 5 },
             breakDuration: 10_000,
             handle: isTransient,
+            ...(options.meter ? { meter: options.meter } : {}),
             ...options.breaker,
           });
   const retryOptions = retryOptionsOf(options.retry, maxRetryAfterMs);
@@ -244,6 +254,8 @@ export function openAIEmbedder(options: OpenAIEmbedderOptions): OpenAIEmbedder {
       parent,
     );
     const otel = trace.setSpan(parent, span);
+    const started = performance.now();
+    let errorType: string | undefined;
     try {
       const body: Record<string, unknown> = {
         model,
@@ -277,11 +289,16 @@ export function openAIEmbedder(options: OpenAIEmbedderOptions): OpenAIEmbedder {
       }
       return parseVectors(response.body, inputs.length, offset);
     } catch (e) {
+      errorType = e instanceof Error ? e.name : '_OTHER';
       span.recordException(e instanceof Error ? e : new Error(messageOf(e)));
       span.setStatus({ code: SpanStatusCode.ERROR, message: redact(messageOf(e)) });
       throw e;
     } finally {
       span.end();
+      inst.embeddingDuration.record(
+        performance.now() - started,
+        errorType === undefined ? genAiAttrs : { ...genAiAttrs, 'error.type': errorType },
+      );
     }
   }
 

@@ -26,7 +26,7 @@ function event(id: number, name: string, level: LogLevel, message: string): LogE
 /**
  * The catalog of every log event the library emits, by stable id. Ranges: 1000s pipeline
  * lifecycle, 1100s steps, 1200s resilience, 1300s flow and queues, 1400s atom ingestion,
- * 1500s outbox and Service Bus, 1600s worker, 1700s saga and inference, 1800s database.
+ * 1500s outbox and Service Bus, 1600s worker, 1700s saga and inference, 1800s database, 1900s rollout.
  *
  * @example
  * ```ts
@@ -176,6 +176,29 @@ export const LogEvents = {
   databaseMigrated: event(1802, 'db.migrated', 'info', 'database migrated'),
   /** `1803` `db.closed` (info): database closed. */
   databaseClosed: event(1803, 'db.closed', 'info', 'database closed'),
+  /** `1901` `rollout.shadow_mismatch` (warn): shadow candidate result differs from stable. */
+  rolloutShadowMismatch: event(
+    1901,
+    'rollout.shadow_mismatch',
+    'warn',
+    'shadow candidate result differs from stable',
+  ),
+  /** `1902` `rollout.shadow_failed` (warn): shadow candidate failed. */
+  rolloutShadowFailed: event(1902, 'rollout.shadow_failed', 'warn', 'shadow candidate failed'),
+  /** `1903` `rollout.fell_back` (info): candidate breaker open, item routed to stable. */
+  rolloutFellBack: event(
+    1903,
+    'rollout.fell_back',
+    'info',
+    'candidate breaker open, item routed to stable',
+  ),
+  /** `1904` `rollout.flag_invalid` (warn): rollout flag value is not a percentage. */
+  rolloutFlagInvalid: event(
+    1904,
+    'rollout.flag_invalid',
+    'warn',
+    'rollout flag value is not a percentage',
+  ),
 } as const satisfies Record<string, LogEvent>;
 
 /** The name of an event in {@link LogEvents}. */

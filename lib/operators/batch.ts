@@ -46,7 +46,7 @@ export interface BatchOptions<T> extends TelemetryOptions {
   maxWeight?: number;
   /** Scheduler for the `timeMs` timer (a `TestScheduler` in tests). @default asyncScheduler */
   scheduler?: SchedulerLike;
-  /** Value of the `batch` attribute on `rx.batch.size`. @default 'batch' */
+  /** Value of the `batch.name` attribute on `hartonomous.batch.size`. @default 'batch' */
   name?: string;
 }
 
@@ -58,7 +58,7 @@ export interface BatchOptions<T> extends TelemetryOptions {
  * batches is the input); no empty batch is ever emitted; the partial batch is emitted on
  * completion and also on error (the batch first, then the error); no timer survives
  * completion, error or unsubscription. Each emitted batch's length is recorded in the
- * `rx.batch.size` histogram with the attribute `{ batch: name }`.
+ * `hartonomous.batch.size` histogram with the attribute `batch.name`.
  *
  * @param options - the batch size, or {@link BatchOptions}
  * @returns an operator from items to non-empty arrays of items
@@ -80,7 +80,7 @@ export interface BatchOptions<T> extends TelemetryOptions {
  */
 export function batch<T>(options: number | BatchOptions<T>): OperatorFunction<T, T[]> {
   const { size, timeMs, weight, maxWeight, scheduler, telemetry, name } = normalize(options);
-  const attrs = { batch: name };
+  const attrs = { 'batch.name': name };
   return (source) =>
     new Observable<T[]>((subscriber) => {
       const { batchSize } = instruments(telemetry);

@@ -83,7 +83,7 @@ export interface BulkheadOptions extends TelemetryOptions {
   queue?: number;
   /** One independent lane of `limit` + `queue` per key (the operator must then be given a key); idle keys are forgotten. @default false */
   keyed?: boolean;
-  /** Name in errors, logs and the metric attribute `name`. @default 'bulkhead' */
+  /** Name in errors, logs and the metric attribute `bulkhead.name`. @default 'bulkhead' */
   name?: string;
   /** Receives {@link BulkheadEvent}s; must not throw. @default none */
   onEvent?: (event: BulkheadEvent) => void;
@@ -185,8 +185,8 @@ interface Lane {
  * `keyed: true` each key (tenant, host, model) gets its own `limit` and `queue`, and a key's
  * lane is deleted as soon as it is idle. A number is the `limit` with no queue.
  *
- * Queue depth is tracked on `rx.bulkhead.queue_depth` and rejections are counted on
- * `rx.bulkhead.rejections` (attribute `name`).
+ * Queue depth is tracked on `hartonomous.bulkhead.queued` and rejections are counted on
+ * `hartonomous.bulkhead.rejections` (attribute `bulkhead.name`).
  *
  * @param options - the limit, or {@link BulkheadOptions}
  * @returns the bulkhead (pass it to {@link bulkhead})
@@ -218,7 +218,7 @@ export function createBulkhead(options: number | BulkheadOptions): Bulkhead {
     throw new TypeError(`createBulkhead: queue must be an integer >= 0 or Infinity, got ${queue}`);
   }
   const metrics = instruments(o);
-  const attrs: Attributes = { name };
+  const attrs: Attributes = { 'bulkhead.name': name };
   const lanes = new Map<string, Lane>();
   let active = 0;
   let queued = 0;

@@ -543,7 +543,13 @@ export function createCircuitBreaker(options: number | CircuitBreakerOptions = {
     generation++;
     armHalfOpenTimer();
     const to = next.state;
-    metrics.breakerTransitions.add(1, { name, from, to });
+    metrics.breakerTransitions.add(1, {
+      'circuit_breaker.name': name,
+      'circuit_breaker.from': from,
+      'circuit_breaker.to': to,
+    });
+    metrics.breakerState.add(-1, { 'circuit_breaker.name': name, 'circuit_breaker.state': from });
+    metrics.breakerState.add(1, { 'circuit_breaker.name': name, 'circuit_breaker.state': to });
     if (logger) {
       if (to === 'open' || to === 'isolated') {
         logEvent(logger, LogEvents.breakerOpened, () => ({
@@ -626,6 +632,7 @@ export function createCircuitBreaker(options: number | CircuitBreakerOptions = {
   };
 
   if (o.initialState !== undefined) restore(o.initialState);
+  metrics.breakerState.add(1, { 'circuit_breaker.name': name, 'circuit_breaker.state': s.state });
 
   return {
     name,

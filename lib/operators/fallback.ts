@@ -59,7 +59,7 @@ export interface FallbackEvent {
 export interface FallbackOptions extends TelemetryOptions {
   /** Which errors to replace; others pass through. @default every error */
   handle?: ErrorFilter;
-  /** Name in events, logs and the metric attribute `name`. @default 'fallback' */
+  /** Name in events, logs and the metric attribute `fallback.name`. @default 'fallback' */
   name?: string;
   /** Receives a {@link FallbackEvent} each time the fallback is used; must not throw. @default none */
   onEvent?: (event: FallbackEvent) => void;
@@ -71,7 +71,7 @@ export interface FallbackOptions extends TelemetryOptions {
  * On a handled error, emits a fallback value and completes, or switches to the Observable
  * or promise a factory returns for the error. Values the source emitted before failing are
  * kept. Put it outermost in a policy so it also covers rejections by a breaker, a bulkhead or
- * a timeout. Each use is counted on `rx.fallbacks` (attribute `name`).
+ * a timeout. Each use is counted on `hartonomous.fallbacks` (attribute `fallback.name`).
  *
  * Inside `pipe` both types are inferred: a fallback of the source's type keeps it
  * (`OperatorFunction<T, T>` is `MonoTypeOperatorFunction<T>`), another type widens the output
@@ -124,7 +124,7 @@ export function fallback<T, R>(
   }
   checkErrorFilter('fallback', options.handle);
   const name = options.name ?? 'fallback';
-  const attrs: Attributes = { name };
+  const attrs: Attributes = { 'fallback.name': name };
   const { logger } = options;
   return catchError((error: unknown): Observable<R> => {
     if (!errorMatches(options.handle, error)) return throwError(() => error);

@@ -58,7 +58,7 @@ export interface HedgeOptions extends TelemetryOptions {
   handle?: ErrorFilter;
   /** Scheduler of the hedge delays; pass a `TestScheduler` for virtual time. @default asyncScheduler */
   scheduler?: SchedulerLike;
-  /** Name in events, logs and the metric attribute `name`. @default 'hedge' */
+  /** Name in events, logs and the metric attribute `hedge.name`. @default 'hedge' */
   name?: string;
   /** Receives a {@link HedgeEvent} per extra attempt; must not throw. @default none */
   onEvent?: (event: HedgeEvent) => void;
@@ -76,7 +76,7 @@ export interface HedgeOptions extends TelemetryOptions {
  * when every attempt has failed, with the last error. Use it only for idempotent work: up to
  * `1 + maxHedges` copies may run.
  *
- * Each extra attempt is counted on `rx.hedge.attempts` (attribute `name`). A number is
+ * Each extra attempt is counted on `hartonomous.hedge.attempts` (attribute `hedge.name`). A number is
  * `delayMs`.
  *
  * @param options - the delay in ms, or {@link HedgeOptions}
@@ -110,7 +110,7 @@ export function hedge<T>(options: number | HedgeOptions): MonoTypeOperatorFuncti
   if (maxHedges === 0) return identity;
   const name = o.name ?? 'hedge';
   const scheduler = o.scheduler ?? asyncScheduler;
-  const attrs: Attributes = { name };
+  const attrs: Attributes = { 'hedge.name': name };
   const delayOf = (hedgeNumber: number): number => {
     const d = typeof delayMs === 'function' ? delayMs(hedgeNumber) : delayMs;
     if (!(Number.isFinite(d) && d >= 0)) {

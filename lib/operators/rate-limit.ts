@@ -95,7 +95,7 @@ export interface RateLimiterOptions extends TelemetryOptions {
   maxWaitMs?: number;
   /** One bucket per key (the operator must then be given a key); full, idle buckets are forgotten. @default false */
   keyed?: boolean;
-  /** Name in errors, logs and the metric attribute `name`. @default 'rate-limiter' */
+  /** Name in errors, logs and the metric attribute `rate_limiter.name`. @default 'rate-limiter' */
   name?: string;
   /** Scheduler of the waits; pass a `TestScheduler` for virtual time. It is also the default clock. @default asyncScheduler */
   scheduler?: SchedulerLike;
@@ -181,8 +181,8 @@ interface Bucket {
  * once the burst is spent. With `keyed: true` each key gets its own bucket, dropped once it
  * is full again. A number is the `rate`.
  *
- * Waits are counted on `rx.rate_limit.waits`, rejections on `rx.rate_limit.rejections`
- * (attribute `name`).
+ * Waits are counted on `hartonomous.rate_limit.waits`, rejections on `hartonomous.rate_limit.rejections`
+ * (attribute `rate_limiter.name`).
  *
  * @param options - tokens per second, or {@link RateLimiterOptions}
  * @returns the limiter (pass it to {@link rateLimit})
@@ -222,7 +222,7 @@ export function createRateLimiter(options: number | RateLimiterOptions): RateLim
   if (!(maxWaitMs >= 0)) fail(`maxWaitMs must be >= 0, got ${maxWaitMs}`);
   if (typeof now !== 'function') fail('now must be a function');
   const metrics = instruments(o);
-  const attrs: Attributes = { name };
+  const attrs: Attributes = { 'rate_limiter.name': name };
   const msPerToken = 1000 / rate;
   const fullRefillMs = burst * msPerToken;
   const buckets = new Map<string, Bucket>();

@@ -178,7 +178,7 @@ export interface RetryOptions extends TelemetryOptions {
   signal?: AbortSignal;
   /** Logs `retry.scheduled` and `retry.gave_up` (on exhaustion) when given. @default no logging */
   logger?: Logger;
-  /** Name used in events, logs, span events and the metric attribute `name`. @default 'retry' */
+  /** Name used in events, logs, span events and the metric attribute `retry.name`. @default 'retry' */
   name?: string;
 }
 
@@ -194,7 +194,7 @@ export interface RetryOptions extends TelemetryOptions {
  * - When it gives up it rethrows the last error unchanged (as RxJS does) rather than wrapping
  *   it, so `handle` filters and `isXError` guards of outer policies and callers still see the
  *   real error; the attempt count is in the `'gave-up'` event.
- * - Every scheduled retry is reported to `onEvent`, counted on `rx.retry.attempts`, added as
+ * - Every scheduled retry is reported to `onEvent`, counted on `hartonomous.retry.attempts`, added as
  *   a `retry` event to the span active when the output was subscribed, and logged if a
  *   `logger` is given.
  * - To retry on a result (say an HTTP 503 response) rather than an error, throw in a `map`
@@ -254,7 +254,7 @@ export function retry<T>(options: number | RetryOptions = {}): MonoTypeOperatorF
     backoffOptions,
     name: o.name ?? 'retry',
     scheduler: o.scheduler ?? asyncScheduler,
-    attrs: { name: o.name ?? 'retry' },
+    attrs: { 'retry.name': o.name ?? 'retry' },
   };
   const signal = o.signal;
   return (source) =>

@@ -124,8 +124,8 @@ export interface TimeoutOptions extends TelemetryOptions {
  * `work$.pipe(timeout(1_000), retry(3), timeout(10_000))`.
  *
  * Its timers are cancelled when the upstream completes or errors and when the output is
- * unsubscribed; none survives. Each expiry is counted on `rx.timeouts` (attributes `label`
- * and `kind`). `ms` of `Infinity` and no `each` returns `identity`.
+ * unsubscribed; none survives. Each expiry is counted on `hartonomous.timeouts` (attributes `timeout.label`
+ * and `timeout.kind`). `ms` of `Infinity` and no `each` returns `identity`.
  *
  * @param options - the limit in ms, or {@link TimeoutOptions}
  * @returns an operator that bounds the time of its source
@@ -174,7 +174,7 @@ export function timeout<T>(options: number | TimeoutOptions): MonoTypeOperatorFu
         expired = true;
         clear();
         upstream?.unsubscribe();
-        instruments(o).timeouts.add(1, { label, kind });
+        instruments(o).timeouts.add(1, { 'timeout.label': label, 'timeout.kind': kind });
         if (logger) logEvent(logger, LogEvents.timeoutElapsed, { label, ms, kind });
         try {
           o.onEvent?.({ type: 'timeout', label, ms, kind });

@@ -37,8 +37,9 @@ export interface OutboxHealthOptions {
 /**
  * Reads the outbox's backlog: pending rows, dead rows, and the age of the oldest pending row
  * (the relay lag). Two index-only counts over partial indexes, so it is cheap however many
- * rows were published. Any process can call it; relays report it as the `outbox.lag`,
- * `outbox.pending` and `outbox.dead` gauges and in `relay.health()`.
+ * rows were published. Any process can call it; relays report it as the `hartonomous.outbox.lag`
+ * (seconds), `hartonomous.outbox.pending` and `hartonomous.outbox.dead` gauges and in
+ * `relay.health()`.
  *
  * @param db - an open database (`@hartonomous/pipelines/postgres`)
  * @param options - cancellation

@@ -217,9 +217,10 @@ const ERROR_TEXT_LIMIT = 2_000;
  * `traceparent` (Service Bus: `Diagnostic-Id`), so the consumer's span links to the
  * transaction that wrote the row.
  *
- * Metrics (on the meter of `options`): `outbox.published`, `outbox.publish.failures` and
- * `outbox.rows.dead` counters, and the `outbox.lag` (age of the oldest pending row, ms),
- * `outbox.pending` and `outbox.dead` gauges, read from the database when collected.
+ * Metrics (on the meter of `options`): `hartonomous.outbox.published`,
+ * `hartonomous.outbox.publish.failures` and `hartonomous.outbox.dead_lettered` counters, and the
+ * `hartonomous.outbox.lag` (age of the oldest pending row, seconds), `hartonomous.outbox.pending`
+ * and `hartonomous.outbox.dead` gauges, read from the database when collected.
  *
  * @param options - database, publisher, batching, retry policy, telemetry
  * @returns a relay, not yet started: `start()` polls in the background, `runOnce()` runs one round
@@ -307,7 +308,7 @@ export function outboxRelay(options: OutboxRelayOptions): OutboxRelay {
     } catch {
       return; // database closed or unreachable: nothing to report
     }
-    result.observe(inst.outboxLag, h.oldestPendingAgeMs, attrs);
+    result.observe(inst.outboxLag, h.oldestPendingAgeMs / 1000, attrs);
     result.observe(inst.outboxPending, h.pending, attrs);
     result.observe(inst.outboxDead, h.dead, attrs);
   };

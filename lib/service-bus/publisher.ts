@@ -15,7 +15,7 @@ import {
 } from '../core/publisher.js';
 import { LogEvents, logEvent } from '../observability/log-events.js';
 import { silentLogger } from '../observability/logger.js';
-import { type TelemetryOptions, tracerOf } from '../observability/telemetry.js';
+import { instruments, type TelemetryOptions, tracerOf } from '../observability/telemetry.js';
 import { requireEntity, resolveClient, type ServiceBusConnectionOptions } from './connection.js';
 import { diagnosticProperties } from './extract-trace-context.js';
 
@@ -79,6 +79,13 @@ export function serviceBusPublisher(options: ServiceBusPublisherOptions): Servic
   const logger = options.logger ?? silentLogger();
   const sender: ServiceBusSender = client.createSender(queueOrTopic);
   let closing: Promise<void> | undefined;
+  const inst = instruments(options);
+  const sendAttrs = {
+    'messaging.system': 'servicebus',
+    'messaging.destination.name': queueOrTopic,
+    'messaging.operation.type': 'send',
+    'messaging.operation.name': 'send',
+  };
 
   async function publish(
     messages: readonly OutgoingMessage[],
@@ -119,8 +126,11 @@ export function serviceBusPublisher(options: ServiceBusPublisherOptions): Servic
       }
       batches.push(batch);
       for (const b of batches) {
+        const started = performance.now();
         await sender.sendMessages(b, opts);
         sent += b.count;
+        inst.messagingOperationDuration.record(performance.now() - started, sendAttrs);
+        inst.messagingSent.add(b.count, sendAttrs);
         logEvent(logger, LogEvents.serviceBusSent, () => ({
           destination: queueOrTopic,
           messages: b.count,
@@ -130,6 +140,8 @@ export function serviceBusPublisher(options: ServiceBusPublisherOptions): Servic
       span.setStatus({ code: SpanStatusCode.OK });
     } catch (e) {
       span.setStatus({ code: SpanStatusCode.ERROR });
+      const errorType = e instanceof Error ? e.name : 'Error';
+      inst.messagingSent.add(messages.length - sent, { ...sendAttrs, 'error.type': errorType });
       if (signal?.aborted) throw signal.reason;
       if (e instanceof MessageTooLargeError) throw e;
       const failure = new PublishFailedError(

@@ -100,6 +100,8 @@ export interface ServiceBusWorkerHealth extends WorkerHealth {
   readonly settleFailures: number;
   /** Receive calls that failed (retried with `receiveBackoff`). */
   readonly receiveFailures: number;
+  /** False while receiving fails (the broker is unreachable); true again after a receive succeeds. */
+  readonly receiving: boolean;
 }
 
 /** What a {@link ServiceBusWorker.stop} did: the worker's report and the settle counts. */
@@ -158,9 +160,11 @@ export interface ServiceBusWorker {
  * The pipeline runs as `pipeline(name, receive, ...yourSteps)`: a first step
  * (`servicebus.receive`) hands the message body on and links its span to the producer's span
  * (the message's `Diagnostic-Id`), then your pipeline's steps run unchanged (batch steps
- * batch across messages). Metrics: the pipeline's own (`pipeline.items.processed`, `.failed`,
- * `.in_flight`), `servicebus.messages.settled` by `action`, and the `worker.in_flight` and
- * `worker.queue_depth` gauges.
+ * batch across messages). Metrics: the pipeline's own (`hartonomous.pipeline.*`), the
+ * OpenTelemetry messaging ones (`messaging.client.consumed.messages`,
+ * `messaging.process.duration`, and `messaging.client.operation.duration` for each settlement,
+ * by `messaging.operation.name`: `complete`, `abandon`, `dead_letter`), and the
+ * `hartonomous.worker.in_flight` and `hartonomous.worker.queue.depth` gauges.
  *
  * @param options - source, pipeline, concurrency, settle policy, telemetry
  * @returns a worker, not yet started
@@ -213,12 +217,18 @@ export function serviceBusWorker<T, O>(options: ServiceBusWorkerOptions<T, O>): 
   const queue = source.queue;
   const attrs: Attributes = { 'worker.name': name, 'messaging.destination.name': queue };
   const inst = instruments(options);
+  const processAttrs = {
+    'messaging.system': 'servicebus',
+    'messaging.destination.name': queue,
+    'messaging.operation.name': 'process',
+  };
 
   let completed = 0;
   let abandoned = 0;
   let deadLettered = 0;
   let settleFailures = 0;
   let receiveFailures = 0;
+  let receiving = true;
 
   // The message goes in, the body comes out; the step span links to the producer's span.
   const receive: Step<ReceivedItem<T>, T> = step(RECEIVE_STEP, (item: ReceivedItem<T>, ctx) => {
@@ -252,7 +262,6 @@ export function serviceBusWorker<T, O>(options: ServiceBusWorkerOptions<T, O>): 
     if (action === 'completed') completed++;
     else if (action === 'abandoned') abandoned++;
     else deadLettered++;
-    inst.serviceBusSettled.add(1, { ...attrs, 'servicebus.settle.action': action });
     return action;
   };
 
@@ -263,10 +272,13 @@ export function serviceBusWorker<T, O>(options: ServiceBusWorkerOptions<T, O>): 
       const delays = backoffFunction(receiveBackoff);
       for (;;) {
         try {
-          return await source.read(signal);
+          const next = await source.read(signal);
+          receiving = true;
+          return next;
         } catch (e) {
           if (signal?.aborted) throw signal.reason;
           receiveFailures++;
+          receiving = false;
           logEvent(logger, LogEvents.workerItemFailed, () => ({
             worker: name,
             phase: 'receive',
@@ -291,6 +303,10 @@ export function serviceBusWorker<T, O>(options: ServiceBusWorkerOptions<T, O>): 
     logger,
     onOutcome: async (outcome) => {
       const item = outcome.input;
+      inst.messagingProcessDuration.record(
+        outcome.durationMs,
+        outcome.ok ? processAttrs : { ...processAttrs, 'error.type': errorTypeOf(outcome.error) },
+      );
       let action: SettleAction;
       try {
         action = await settle(
@@ -307,7 +323,6 @@ export function serviceBusWorker<T, O>(options: ServiceBusWorkerOptions<T, O>): 
       if (item.settled !== undefined) return;
       await item.abandon('worker drain timed out');
       abandoned++;
-      inst.serviceBusSettled.add(1, { ...attrs, 'servicebus.settle.action': 'abandoned' });
     },
   });
 
@@ -329,6 +344,7 @@ export function serviceBusWorker<T, O>(options: ServiceBusWorkerOptions<T, O>): 
     deadLettered,
     settleFailures,
     receiveFailures,
+    receiving,
   });
 
   return {
@@ -355,6 +371,12 @@ export function serviceBusWorker<T, O>(options: ServiceBusWorkerOptions<T, O>): 
     },
     health,
   };
+}
+
+/** `error.type` of a failed outcome: the class name of the error the step threw. */
+function errorTypeOf(error: unknown): string {
+  const cause = rootCause(error);
+  return cause instanceof Error ? cause.name : '_OTHER';
 }
 
 /** The error a step threw (a `StepError` names the step; its cause says what went wrong). */

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { describeError, messageOf } from '../core/errors.js';
 import { LogEvents, logEvent } from '../observability/log-events.js';
 import { silentLogger } from '../observability/logger.js';
-import type { TelemetryOptions } from '../observability/telemetry.js';
+import { instruments, type TelemetryOptions } from '../observability/telemetry.js';
 import {
   optionalInt,
   requireEntity,
@@ -215,7 +215,40 @@ export function serviceBusSource<T = unknown>(
   // of one.
   let gate: Promise<void> = Promise.resolve();
   let open: { kind: SettleAction; turn: Promise<void> } | undefined;
-  function disposition<R>(kind: SettleAction, op: () => Promise<R>): Promise<R> {
+  const inst = instruments(options);
+  const messaging = { 'messaging.system': 'servicebus', 'messaging.destination.name': queue };
+  const settleAttrs = (operation: string) => ({
+    ...messaging,
+    'messaging.operation.type': 'settle',
+    'messaging.operation.name': operation,
+    'messaging.servicebus.disposition_status': operation,
+  });
+  const settleAttrsOf: Record<SettleAction, Record<string, string>> = {
+    completed: settleAttrs('complete'),
+    abandoned: settleAttrs('abandon'),
+    deadLettered: settleAttrs('dead_letter'),
+  };
+  const receiveAttrs = { ...messaging, 'messaging.operation.name': 'receive' };
+  /** Runs one settle call, timed on `messaging.client.operation.duration`. */
+  const measured =
+    <R>(kind: SettleAction, op: () => Promise<R>) =>
+    async (): Promise<R> => {
+      const started = performance.now();
+      try {
+        const r = await op();
+        inst.messagingOperationDuration.record(performance.now() - started, settleAttrsOf[kind]);
+        return r;
+      } catch (e) {
+        inst.messagingOperationDuration.record(performance.now() - started, {
+          ...settleAttrsOf[kind],
+          'error.type': e instanceof Error ? e.name : '_OTHER',
+        });
+        throw e;
+      }
+    };
+
+  function disposition<R>(kind: SettleAction, unmeasured: () => Promise<R>): Promise<R> {
+    const op = measured(kind, unmeasured);
     if (open?.kind === kind) return open.turn.then(op);
     const turn = gate.then(() => new Promise<void>((resolve) => setImmediate(resolve)));
     const current = { kind, turn };
@@ -320,6 +353,7 @@ export function serviceBusSource<T = unknown>(
 
   /** A received message enters the buffer, or is settled at once when it must not be handed out. */
   function admit(message: ServiceBusReceivedMessage): void {
+    inst.messagingConsumed.add(1, receiveAttrs);
     if (stopped) {
       track(disposition('abandoned', () => receiver.abandonMessage(message))).catch(() => {});
       return;

@@ -109,8 +109,8 @@ test('metrics: processed and failed counters and duration histograms are recorde
       .filter((m) => m.descriptor.name === name)
       .flatMap((m) => m.dataPoints as Array<{ value: unknown }>)
       .reduce((n, d) => n + (typeof d.value === 'number' ? d.value : 0), 0);
-  t.is(sum('pipeline.items.processed'), 3);
-  t.is(sum('pipeline.items.failed'), 2);
-  t.is(sum('pipeline.items.in_flight'), 0);
-  t.true(metrics.some((m) => m.descriptor.name === 'pipeline.step.duration'));
+  t.is(sum('hartonomous.pipeline.items.processed'), 3);
+  t.is(sum('hartonomous.pipeline.items.failed'), 2);
+  t.is(sum('hartonomous.pipeline.items.in_flight'), 0);
+  t.true(metrics.some((m) => m.descriptor.name === 'hartonomous.pipeline.step.duration'));
 });

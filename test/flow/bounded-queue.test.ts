@@ -140,10 +140,10 @@ test("'dropOldest' evicts the oldest item, reports it, and the write succeeds", 
   t.is(q.size, 2);
   q.complete();
   t.deepEqual(await drain(q), [3, 4]);
-  const droppedPoints = await points('rx.queue.dropped');
+  const droppedPoints = await points('hartonomous.queue.dropped');
   t.deepEqual(
     droppedPoints.map((p) => [p.attributes, p.value]),
-    [[{ queue: 'drop-oldest' }, 2]],
+    [[{ 'queue.name': 'drop-oldest' }, 2]],
   );
 });
 
@@ -465,7 +465,7 @@ test('toObservable subscribers compete for items', async (t) => {
   t.is(q.size, 0);
 });
 
-test('rx.queue.size goes up on enqueue and down on dequeue, with the queue name', async (t) => {
+test('hartonomous.queue.size goes up on enqueue and down on dequeue, with the queue name', async (t) => {
   const { meter, points } = testMeter();
   const q = boundedQueue<number>({ capacity: 4, name: 'sized', meter });
   await q.write(1);
@@ -474,13 +474,15 @@ test('rx.queue.size goes up on enqueue and down on dequeue, with the queue name'
   await q.read();
   const other = boundedQueue<number>({ capacity: 4, name: 'other', meter });
   await other.write(1);
-  const size = await points('rx.queue.size');
-  const byQueue = Object.fromEntries(size.map((p) => [String(p.attributes.queue), p.value]));
+  const size = await points('hartonomous.queue.size');
+  const byQueue = Object.fromEntries(
+    size.map((p) => [String(p.attributes['queue.name']), p.value]),
+  );
   t.deepEqual(byQueue, { sized: 2, other: 1 });
   await q.read();
   await q.read();
-  const after = await points('rx.queue.size');
-  t.is(after.find((p) => p.attributes.queue === 'sized')?.value, 0);
+  const after = await points('hartonomous.queue.size');
+  t.is(after.find((p) => p.attributes['queue.name'] === 'sized')?.value, 0);
 });
 
 test('logs queue.full, queue.dropped and queue.completed from the catalog', async (t) => {

@@ -191,18 +191,18 @@ test('stops an endless synchronous source when the subscriber leaves', async (t)
   ]);
 });
 
-test('records each batch length in rx.batch.size', async (t) => {
+test('records each batch length in hartonomous.batch.size', async (t) => {
   const reader = new TestReader();
   const meter = new MeterProvider({ readers: [reader] }).getMeter('batch-test');
   await lastValueFrom(range(0, 10).pipe(batch({ size: 4, meter, name: 'embed' })));
   const { resourceMetrics } = await reader.collect();
   const metric = resourceMetrics.scopeMetrics
     .flatMap((s) => s.metrics)
-    .find((m) => m.descriptor.name === 'rx.batch.size');
+    .find((m) => m.descriptor.name === 'hartonomous.batch.size');
   const point = metric?.dataPoints[0] as
     | { attributes: Record<string, unknown>; value: { count: number; sum: number } }
     | undefined;
-  t.deepEqual(point?.attributes, { batch: 'embed' });
+  t.deepEqual(point?.attributes, { 'batch.name': 'embed' });
   t.is(point?.value.count, 3);
   t.is(point?.value.sum, 10);
 });

@@ -158,12 +158,12 @@ test('metrics: queue depth and rejections; logs and events on rejection', async 
   const gate = new Subject<number>();
   const blocked = () => new Observable<number>((s) => gate.subscribe(s)).pipe(bulkhead(slots));
   const subs = [0, 1, 2, 3, 4].map(() => blocked().subscribe({ error: () => {} }));
-  t.is(await sum('rx.bulkhead.queue_depth', { name: 'db' }), 2);
-  t.is(await sum('rx.bulkhead.rejections', { name: 'db' }), 2);
+  t.is(await sum('hartonomous.bulkhead.queued', { 'bulkhead.name': 'db' }), 2);
+  t.is(await sum('hartonomous.bulkhead.rejections', { 'bulkhead.name': 'db' }), 2);
   subs[1]!.unsubscribe();
-  t.is(await sum('rx.bulkhead.queue_depth', { name: 'db' }), 1);
+  t.is(await sum('hartonomous.bulkhead.queued', { 'bulkhead.name': 'db' }), 1);
   gate.complete();
-  t.is(await sum('rx.bulkhead.queue_depth', { name: 'db' }), 0);
+  t.is(await sum('hartonomous.bulkhead.queued', { 'bulkhead.name': 'db' }), 0);
   t.deepEqual(events, [
     { type: 'rejected', name: 'db' },
     { type: 'rejected', name: 'db' },

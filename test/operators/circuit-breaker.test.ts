@@ -489,7 +489,7 @@ test('a scheduler makes state$ announce half-open on time; reset cancels that ti
   t.is(scheduler.actions.length, 0, 'no timer once closed');
 });
 
-test('records transitions on rx.circuit_breaker.transitions and logs breaker events', async (t) => {
+test('records transitions on hartonomous.circuit_breaker.transitions and logs breaker events', async (t) => {
   const { meter, sum } = collectingMeter();
   const { logger, lines } = memoryLogger();
   let now = 0;
@@ -506,19 +506,40 @@ test('records transitions on rx.circuit_breaker.transitions and logs breaker eve
   call(breaker, 'ok');
   breaker.isolate().release();
   t.is(
-    await sum('rx.circuit_breaker.transitions', { name: 'embed', from: 'closed', to: 'open' }),
+    await sum('hartonomous.circuit_breaker.transitions', {
+      'circuit_breaker.name': 'embed',
+      'circuit_breaker.from': 'closed',
+      'circuit_breaker.to': 'open',
+    }),
     1,
   );
   t.is(
-    await sum('rx.circuit_breaker.transitions', { name: 'embed', from: 'open', to: 'half-open' }),
+    await sum('hartonomous.circuit_breaker.transitions', {
+      'circuit_breaker.name': 'embed',
+      'circuit_breaker.from': 'open',
+      'circuit_breaker.to': 'half-open',
+    }),
     1,
   );
   t.is(
-    await sum('rx.circuit_breaker.transitions', { name: 'embed', from: 'half-open', to: 'closed' }),
+    await sum('hartonomous.circuit_breaker.transitions', {
+      'circuit_breaker.name': 'embed',
+      'circuit_breaker.from': 'half-open',
+      'circuit_breaker.to': 'closed',
+    }),
     1,
   );
-  t.is(await sum('rx.circuit_breaker.transitions', { name: 'embed', to: 'isolated' }), 1);
-  t.is(await sum('rx.circuit_breaker.transitions', { name: 'embed' }), 5);
+  t.is(
+    await sum('hartonomous.circuit_breaker.transitions', {
+      'circuit_breaker.name': 'embed',
+      'circuit_breaker.to': 'isolated',
+    }),
+    1,
+  );
+  t.is(
+    await sum('hartonomous.circuit_breaker.transitions', { 'circuit_breaker.name': 'embed' }),
+    5,
+  );
   t.deepEqual(
     lines().map((l) => [l.eventId, l.event, l.from]),
     [

@@ -108,7 +108,7 @@ test('outermost, it also covers an open breaker', async (t) => {
   );
 });
 
-test('counts uses on rx.fallbacks, logs fallback.used and reports events', async (t) => {
+test('counts uses on hartonomous.fallbacks, logs fallback.used and reports events', async (t) => {
   const { meter, sum } = collectingMeter();
   const { logger, lines } = memoryLogger();
   const events: FallbackEvent[] = [];
@@ -116,7 +116,7 @@ test('counts uses on rx.fallbacks, logs fallback.used and reports events', async
   const err = new Error('down');
   await lastValueFrom(throwError(() => err).pipe(fallback(0, options)));
   await lastValueFrom(of(1).pipe(fallback(0, options)));
-  t.is(await sum('rx.fallbacks', { name: 'price' }), 1);
+  t.is(await sum('hartonomous.fallbacks', { 'fallback.name': 'price' }), 1);
   t.deepEqual(events, [{ type: 'fallback', name: 'price', error: err }]);
   t.deepEqual(
     lines().map((l) => [l.eventId, l.event, l.name, (l.error as { message: string }).message]),

@@ -155,7 +155,7 @@ test('counts hedged attempts, logs hedge.started and reports events', async (t) 
     // a0 fails at 1 -> hedge 1 at once; hedge 2 at 3 (2 after hedge 1) wins at 3
     expectObservable(out).toBe('3ms a|');
   });
-  t.is(await sum('rx.hedge.attempts', { name: 'read' }), 2);
+  t.is(await sum('hartonomous.hedge.attempts', { 'hedge.name': 'read' }), 2);
   t.deepEqual(events, [
     { type: 'hedge', name: 'read', hedge: 1, reason: 'failure' },
     { type: 'hedge', name: 'read', hedge: 2, reason: 'delay' },

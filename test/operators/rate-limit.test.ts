@@ -165,8 +165,8 @@ test('metrics, logs and events', async (t) => {
   });
   const never = new Observable<number>(() => {});
   for (let i = 0; i < 4; i++) never.pipe(rateLimit(limiter)).subscribe({ error: () => {} });
-  t.is(await sum('rx.rate_limit.waits', { name: 'llm' }), 1);
-  t.is(await sum('rx.rate_limit.rejections', { name: 'llm' }), 2);
+  t.is(await sum('hartonomous.rate_limit.waits', { 'rate_limiter.name': 'llm' }), 1);
+  t.is(await sum('hartonomous.rate_limit.rejections', { 'rate_limiter.name': 'llm' }), 2);
   t.deepEqual(events, [
     { type: 'waiting', name: 'llm', waitMs: 100 },
     { type: 'rejected', name: 'llm', waitMs: 200 },

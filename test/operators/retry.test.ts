@@ -619,7 +619,7 @@ test('property: a retry budget is never exceeded in any window, and grants whene
   t.pass();
 });
 
-test('retry: counts scheduled retries on rx.retry.attempts and logs retry.scheduled / retry.gave_up', async (t) => {
+test('retry: counts scheduled retries on hartonomous.retry.attempts and logs retry.scheduled / retry.gave_up', async (t) => {
   const { meter, sum } = collectingMeter();
   const { logger, lines } = memoryLogger();
   const scheduler = testScheduler(t);
@@ -627,7 +627,7 @@ test('retry: counts scheduled retries on rx.retry.attempts and logs retry.schedu
     .pipe(retry({ maxAttempts: 4, name: 'db', meter, logger, scheduler, baseDelayMs: 10 }))
     .subscribe({ error: () => {} });
   scheduler.flush();
-  t.is(await sum('rx.retry.attempts', { name: 'db' }), 3);
+  t.is(await sum('hartonomous.retry.attempts', { 'retry.name': 'db' }), 3);
   const events = lines().map((l) => [l.eventId, l.event, l.attempt ?? l.attempts, l.reason]);
   t.deepEqual(events, [
     [1201, 'retry.scheduled', 1, undefined],

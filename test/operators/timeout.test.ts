@@ -162,7 +162,7 @@ test.serial('real timers: a timed-out call and a call in time both leave no time
   t.is(activeTimers(), before);
 });
 
-test('counts expiries on rx.timeouts, logs timeout.elapsed and reports onEvent', async (t) => {
+test('counts expiries on hartonomous.timeouts, logs timeout.elapsed and reports onEvent', async (t) => {
   const { meter, sum } = collectingMeter();
   const { logger, lines } = memoryLogger();
   const events: TimeoutEvent[] = [];
@@ -180,8 +180,8 @@ test('counts expiries on rx.timeouts, logs timeout.elapsed and reports onEvent',
     ).subscribe({ error: () => {} });
   }
   scheduler.flush();
-  t.is(await sum('rx.timeouts', { label: 'embed', kind: 'total' }), 2);
-  t.is(await sum('rx.timeouts', { label: 'embed', kind: 'each' }), 1);
+  t.is(await sum('hartonomous.timeouts', { 'timeout.label': 'embed', 'timeout.kind': 'total' }), 2);
+  t.is(await sum('hartonomous.timeouts', { 'timeout.label': 'embed', 'timeout.kind': 'each' }), 1);
   t.deepEqual(
     lines().map((l) => [l.eventId, l.event, l.label, l.ms, l.kind]),
     [

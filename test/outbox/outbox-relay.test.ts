@@ -199,26 +199,26 @@ suite.serial('health and the lag gauge report the oldest pending row', async (t,
     const metric = (await collect()).find((m) => m.descriptor.name === name);
     return metric?.dataPoints.find((p) => p.attributes['outbox.relay'] === 'lag-test')?.value;
   };
-  t.true(Number(await gauge('outbox.lag')) >= 30_000);
-  t.is(await gauge('outbox.pending'), 2);
-  t.is(await gauge('outbox.dead'), 0);
+  t.true(Number(await gauge('hartonomous.outbox.lag')) >= 30);
+  t.is(await gauge('hartonomous.outbox.pending'), 2);
+  t.is(await gauge('hartonomous.outbox.dead'), 0);
 
   t.like(await relay.runOnce(), { published: 0, failed: 1 });
   t.like(await relay.flush(), { published: 2, failed: 0 });
-  t.is(await gauge('outbox.lag'), 0);
-  t.is(await gauge('outbox.pending'), 0);
+  t.is(await gauge('hartonomous.outbox.lag'), 0);
+  t.is(await gauge('hartonomous.outbox.pending'), 0);
   const counters = await collect();
   const sum = (name: string) =>
     counters
       .find((m) => m.descriptor.name === name)
       ?.dataPoints.reduce((n, p) => n + Number(p.value), 0);
-  t.is(sum('outbox.published'), 2);
-  t.is(sum('outbox.publish.failures'), 1);
+  t.is(sum('hartonomous.outbox.published'), 2);
+  t.is(sum('hartonomous.outbox.publish.failures'), 1);
 
   await relay.stop();
   // After stop the gauge callback is gone: a new pending row is no longer observed.
   await insertRows(db, [{ key: 'after-stop' }]);
-  t.is(await gauge('outbox.pending'), 0);
+  t.is(await gauge('hartonomous.outbox.pending'), 0);
   t.is((await outboxHealth(db)).pending, 1);
   await clearOutbox(db);
 });

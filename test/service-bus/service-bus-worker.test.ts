@@ -323,7 +323,7 @@ test('the receive step links to the producer span and records messaging attribut
   const { tracer, spans } = memoryTracer();
   const { meter, collect } = memoryMeter();
   const w = serviceBusWorker({
-    source: sourceFor(peer, queue),
+    source: sourceFor(peer, queue, { meter }), // the source times its settle calls
     pipeline: pipeline(
       'traced',
       step('work', (job: Job) => job.id),
@@ -349,10 +349,13 @@ test('the receive step links to the producer span and records messaging attribut
   t.is(receive?.attributes['messaging.message.id'], 'traced');
   // the consumer's own trace is a new one, linked (not parented) to the producer
   t.not(receive?.spanContext().traceId, traceId);
-  const settled = metrics.find((m) => m.descriptor.name === 'servicebus.messages.settled');
-  t.is(settled?.dataPoints[0]?.attributes['servicebus.settle.action'], 'completed');
-  t.truthy(metrics.find((m) => m.descriptor.name === 'worker.queue_depth'));
-  t.truthy(metrics.find((m) => m.descriptor.name === 'worker.in_flight'));
+  const settled = metrics.find((m) => m.descriptor.name === 'messaging.client.operation.duration');
+  t.like(settled?.dataPoints[0]?.attributes, {
+    'messaging.operation.type': 'settle',
+    'messaging.operation.name': 'complete',
+  });
+  t.truthy(metrics.find((m) => m.descriptor.name === 'hartonomous.worker.queue.depth'));
+  t.truthy(metrics.find((m) => m.descriptor.name === 'hartonomous.worker.in_flight'));
 });
 
 test('options are validated', (t) => {

@@ -91,6 +91,7 @@ export function startAtomWorker(options: AtomWorkerOptions): AtomWorker {
     decode: atomInputFromMessage,
     ...(options.isPermanent ? { isPermanent: options.isPermanent } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
+    ...telemetry,
   });
   const pipeline = ingestionPipeline({
     db,
