@@ -59,6 +59,9 @@ const probes = {
   '@hartonomous/pipelines/outbox': 'outboxRelay',
   '@hartonomous/pipelines/service-bus': 'serviceBusPublisher',
   '@hartonomous/pipelines/cli': 'run',
+  '@hartonomous/pipelines/ops': 'serveOperations',
+  '@hartonomous/pipelines/config': 'loadConfig',
+  '@hartonomous/pipelines/rollout': 'rollout',
 };
 const missingSubpaths = Object.keys(pkg.exports).filter(
   (k) => k !== './package.json' && !(`@hartonomous/pipelines${k.slice(1)}` in probes),
