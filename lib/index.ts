@@ -70,6 +70,7 @@ export {
   QueueClosedError,
   type TryReadResult,
 } from './flow/bounded-queue.js';
+export { injectTraceContext } from './http/trace-context.js';
 // Observability
 export {
   type LogEvent,
