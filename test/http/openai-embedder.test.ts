@@ -170,13 +170,13 @@ test('does not retry a 400', async (t) => {
 });
 
 test('a request slower than timeoutMs is aborted with TimeoutError, then retried', async (t) => {
-  const { server, embedder } = await setup(t, { timeoutMs: 300, retry: false });
+  const { server, embedder } = await setup(t, { timeoutMs: 3000, retry: false });
   server.enqueue({ type: 'stall' });
   const e = await t.throwsAsync(embedder.embed(['x'], signal()));
   t.true(isTimeoutError(e), String(e));
   t.is(server.requests.length, 1);
 
-  const { server: s2, embedder: e2 } = await setup(t, { timeoutMs: 300, retry: 1 });
+  const { server: s2, embedder: e2 } = await setup(t, { timeoutMs: 3000, retry: 1 });
   s2.enqueue({ type: 'stall' });
   const vectors = await e2.embed(['y'], signal());
   t.deepEqual(Array.from(vectors[0]!), Array.from(s2.vectorOf('y')));
