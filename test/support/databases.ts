@@ -4,7 +4,8 @@
  * test file so parallel files never collide) and an in-memory PGlite.
  *
  * When the server is unreachable: with `CI` set the suite FAILS; locally its server tests are
- * registered as skipped with the reason in their title (visible in ava's output).
+ * registered as skipped with the reason in their title (visible in ava's output). When it is
+ * reachable but the database `DATABASE_URL` names does not exist, it is created.
  */
 
 import { randomBytes } from 'node:crypto';
@@ -47,6 +48,7 @@ export function serverUnavailableReason(): Promise<string | undefined> {
         resolve(e.code ?? e.message);
       });
     });
+    if (!reason) await ensureServerDatabase(url);
     if (reason && process.env.CI) {
       throw new Error(`PostgreSQL at ${url.host} is unreachable (${reason}) and CI is set`);
     }
@@ -58,6 +60,39 @@ export function serverUnavailableReason(): Promise<string | undefined> {
     return reason;
   })();
   return reachability;
+}
+
+/**
+ * Creates the database `url` names when the server says it does not exist (3D000), through
+ * the server's `postgres` database; a parallel test file creating it at the same moment is
+ * fine. Other failures are left for the tests to report.
+ */
+export async function ensureServerDatabase(url: URL): Promise<void> {
+  const { knex } = await import('@mikro-orm/postgresql');
+  const probe = knex({ client: 'pg', connection: url.toString(), pool: { min: 0, max: 1 } });
+  let missing = false;
+  try {
+    await probe.raw('SELECT 1');
+  } catch (e) {
+    missing = (e as { code?: unknown }).code === '3D000';
+  } finally {
+    await probe.destroy();
+  }
+  if (!missing) return;
+  const name = decodeURIComponent(url.pathname.slice(1));
+  const admin = new URL(url.toString());
+  admin.pathname = '/postgres';
+  const client = knex({ client: 'pg', connection: admin.toString(), pool: { min: 0, max: 1 } });
+  try {
+    await client.raw(`CREATE DATABASE "${name.replaceAll('"', '""')}"`);
+    console.warn(`\n[databases] created the database "${name}" named by DATABASE_URL\n`);
+  } catch (e) {
+    // 42P04: created meanwhile by another test file; 23505: the same race, caught by the catalog
+    const code = (e as { code?: unknown }).code;
+    if (code !== '42P04' && code !== '23505') throw e;
+  } finally {
+    await client.destroy();
+  }
 }
 
 /** A schema name unique to this process and call: `t_<tag>_<pid>_<random>`. */
