@@ -75,6 +75,34 @@ interface DialectBase {
   setSchemaSearchPath(connection: PgClient): Promise<unknown>;
 }
 
+/**
+ * Calls `onExpire` once `ms` have passed, not counting time this process's event loop was
+ * blocked (e.g. by an embedded PGlite's WebAssembly in the same process): a timer that fires
+ * late is re-armed for the lateness, so an answer that arrived while the loop was blocked is
+ * read before the deadline is judged. Returns a cancel function.
+ */
+function deadline(ms: number, onExpire: () => void): () => void {
+  let due = performance.now() + ms;
+  let timer: NodeJS.Timeout;
+  const arm = (wait: number): void => {
+    timer = setTimeout(() => {
+      const late = performance.now() - due;
+      if (late > LATE_TIMER_MS) {
+        const extra = Math.min(late, ms);
+        due = performance.now() + extra;
+        arm(extra);
+      } else {
+        onExpire();
+      }
+    }, wait);
+  };
+  arm(ms);
+  return () => clearTimeout(timer);
+}
+
+/** A timer firing this much later than due means the event loop was blocked. */
+const LATE_TIMER_MS = 250;
+
 function destroySocket(client: PgClient, error?: Error): void {
   const stream = client.connection?.stream;
   if (stream && !stream.destroyed) stream.destroy(error);
@@ -125,17 +153,17 @@ function guardQueries(client: PgClient, statementMs: number): void {
       return query(...args);
     }
     const guarded = statementMs > 0 && !client[GUARD_OFF];
-    const timer = guarded
-      ? setTimeout(() => {
+    const cancel = guarded
+      ? deadline(limitMs, () => {
           client[TIMED_OUT] = true;
           destroySocket(client, new Error(`no answer within ${limitMs} ms`));
-        }, limitMs)
+        })
       : undefined;
     const last = args.at(-1);
     if (typeof last === 'function') {
       const callback = last as Callback;
       args[args.length - 1] = (err: unknown, result?: unknown) => {
-        clearTimeout(timer);
+        cancel?.();
         callback(err ? mapError(err) : err, result);
       };
       return query(...args);
@@ -143,11 +171,11 @@ function guardQueries(client: PgClient, statementMs: number): void {
     const result = query(...args) as Promise<unknown>;
     return result.then(
       (value) => {
-        clearTimeout(timer);
+        cancel?.();
         return value;
       },
       (err: unknown) => {
-        clearTimeout(timer);
+        cancel?.();
         throw mapError(err);
       },
     );
@@ -197,10 +225,10 @@ export function serverDialect(timeouts: ServerTimeouts): typeof PostgreSqlKnexDi
       });
       guardQueries(client, timeouts.statementMs);
       let timedOut = false;
-      const timer = setTimeout(() => {
+      const cancel = deadline(timeouts.connectMs, () => {
         timedOut = true;
         destroySocket(client, new Error(`no answer within ${timeouts.connectMs} ms`));
-      }, timeouts.connectMs);
+      });
       try {
         await client.connect();
         this.version ??= await this.checkVersion(client);
@@ -230,7 +258,7 @@ export function serverDialect(timeouts: ServerTimeouts): typeof PostgreSqlKnexDi
         }
         throw e;
       } finally {
-        clearTimeout(timer);
+        cancel();
       }
     }
 
