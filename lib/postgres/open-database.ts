@@ -155,6 +155,7 @@ export async function openDatabase(options: string | OpenDatabaseOptions = {}): 
   let location: string;
   if (url) {
     location = redactUrl(url);
+    const connectMs = timeouts.connectMs ?? connectTimeoutOfUrl(url) ?? DEFAULT_CONNECT_TIMEOUT_MS;
     orm = await ORM.init({
       ...baseConfig,
       clientUrl: url,
@@ -163,14 +164,12 @@ export async function openDatabase(options: string | OpenDatabaseOptions = {}): 
         max: poolSize,
         idleTimeoutMillis: timeouts.idleMs,
         // the dialect enforces the connect deadline and closes the socket; tarn's own (which
-        // leaves the socket open) only as a backstop
-        createTimeoutMillis: (timeouts.connectMs ?? DEFAULT_CONNECT_TIMEOUT_MS) + 5_000,
+        // leaves the socket open) only as a far backstop: the dialect's deadline does not
+        // count time the event loop was blocked, tarn's does
+        createTimeoutMillis: Math.max(60_000, 3 * connectMs),
       },
       driverOptions: {
-        client: serverDialect({
-          connectMs: timeouts.connectMs ?? connectTimeoutOfUrl(url) ?? DEFAULT_CONNECT_TIMEOUT_MS,
-          statementMs: timeouts.statementMs,
-        }),
+        client: serverDialect({ connectMs, statementMs: timeouts.statementMs }),
         connection: {
           keepAlive: true,
           ...(timeouts.statementMs > 0 ? { statement_timeout: timeouts.statementMs } : {}),
