@@ -29,7 +29,7 @@ export const SERVER_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0
 export type Backend = 'postgres' | 'pglite' | 'pgvector';
 
 /** Every backend, in the order tests are registered. */
-export const BACKENDS: readonly Backend[] = ['postgres', 'pglite'];
+export const BACKENDS: readonly Backend[] = ['postgres', 'pglite', 'pgvector'];
 
 /** A PGlite with pgvector behind a socket server on 127.0.0.1. */
 export interface PgliteServer {
