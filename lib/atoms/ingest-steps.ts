@@ -9,7 +9,7 @@ import { findExistingHashes } from './find-existing-hashes.js';
 import { contentHash, type HashNormalization } from './hash.js';
 import { persistAtoms } from './persist-atoms.js';
 import { releaseClaims } from './release-claims.js';
-import { validateContent } from './validate-content.js';
+import { validateItem } from './validate-item.js';
 import { validateVectors } from './validate-vector.js';
 
 /**
@@ -116,25 +116,22 @@ function timed<T>(settings: IngestSettings, name: string, work: () => Promise<T>
 }
 
 /**
- * Step 1: validate the content (empty, too large, invalid UTF-8) and hash it.
+ * Step 1: validate every field of the input (`validateItem`) and hash the content.
  * @internal
  */
 export function prepareStep(settings: IngestSettings): Step<AtomInput, PreparedAtom> {
   return step('hash', (input: AtomInput) => {
     const start = settings.onStepTime ? performance.now() : 0;
-    if (typeof input !== 'object' || input === null) {
-      throw new TypeError('an atom input must be an object with a content field');
-    }
-    const { text, byteSize } = validateContent(input.content, {
-      maxBytes: settings.maxContentBytes,
-    });
+    // every field is checked here, so a field the database cannot store fails this item
+    // alone instead of the persist batch it would join
+    const item = validateItem(input, { maxContentBytes: settings.maxContentBytes });
     const prepared: PreparedAtom = {
-      hash: contentHash(text, { normalize: settings.normalize }),
-      content: text,
-      contentType: input.contentType ?? 'text/plain',
-      byteSize,
-      sourceId: input.sourceId,
-      metadata: input.metadata,
+      hash: contentHash(item.text, { normalize: settings.normalize }),
+      content: item.text,
+      contentType: item.contentType,
+      byteSize: item.byteSize,
+      sourceId: item.sourceId,
+      metadata: item.metadata,
     };
     settings.onStepTime?.('hash', performance.now() - start);
     return prepared;
