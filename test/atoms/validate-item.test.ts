@@ -125,7 +125,7 @@ test('metadata: each kind of unstorable value is named, with its path', (t) => {
   for (const [metadata, reason, path] of cases) {
     const e = t.throws<InvalidMetadataError>(() => validateItem({ content: 'x', metadata }));
     t.true(isInvalidMetadataError(e), `${reason}: ${String(e)}`);
-    t.is<string | undefined>(e?.reason, reason);
+    t.is(e?.reason as string | undefined, reason);
     t.is(e?.path, path);
   }
   // a shared (not circular) object is fine: JSON writes it twice
