@@ -243,7 +243,8 @@ suite.serial(
           ),
           {
             minLength: 1,
-            maxLength: 48,
+            maxLength: 64,
+            size: 'max',
           },
         ),
         fc.integer({ min: 1, max: 24 }),
@@ -265,7 +266,7 @@ suite.serial(
           t.deepEqual(await storedCounts(db, tag), { atoms: good.length, outbox: good.length });
         },
       ),
-      { numRuns: 6 },
+      { numRuns: 8 },
     );
   },
 );
