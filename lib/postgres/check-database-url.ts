@@ -14,8 +14,10 @@ import { errorGuard, PipelineError } from '../core/errors.js';
 export type InvalidDatabaseUrlReason = 'syntax' | 'protocol' | 'encoding' | 'no-database';
 
 /**
- * The database URL cannot be used. The message and `url` never contain the password (the
- * URL is shown with the password replaced by `***`, or not at all when it does not parse).
+ * A database URL (`openDatabase`'s `url`, `DATABASE_URL`, the CLI's `--db`) cannot be used:
+ * not a URL, not `postgres://` or `postgresql://`, no database name, or a malformed
+ * `%`-escape. The message names where the URL came from and what is wrong, never the URL
+ * itself (it may hold a password). The CLI exits with 1.
  *
  * @example
  * ```ts
@@ -31,16 +33,16 @@ export type InvalidDatabaseUrlReason = 'syntax' | 'protocol' | 'encoding' | 'no-
 export class InvalidDatabaseUrlError extends PipelineError {
   readonly code = 'INVALID_DATABASE_URL' as const;
   /**
-   * @param reason - what was wrong
-   * @param url - the URL without its password (`'(unparseable)'` when it does not parse)
-   * @param detail - a human-readable description
+   * @param source - where the URL came from: `'url'`, `'--db'` or `'DATABASE_URL'`
+   * @param problem - what is wrong with it
+   * @param reason - the kind of problem, when known
    */
   constructor(
-    readonly reason: InvalidDatabaseUrlReason,
-    readonly url: string,
-    detail: string,
+    readonly source: string,
+    readonly problem: string,
+    readonly reason?: InvalidDatabaseUrlReason,
   ) {
-    super(`invalid database URL ${url}: ${detail}`);
+    super(`${source} is not a usable PostgreSQL URL: ${problem}`);
   }
 }
 
@@ -51,68 +53,66 @@ export class InvalidDatabaseUrlError extends PipelineError {
  * @example
  * ```ts
  * import { InvalidDatabaseUrlError, isInvalidDatabaseUrlError } from '@hartonomous/pipelines/postgres';
- * isInvalidDatabaseUrlError(new InvalidDatabaseUrlError('syntax', '(unparseable)', 'not a URL')); // true
+ * isInvalidDatabaseUrlError(new InvalidDatabaseUrlError('--db', 'not a URL', 'syntax')); // true
  * ```
  */
 export const isInvalidDatabaseUrlError: (e: unknown) => e is InvalidDatabaseUrlError =
   errorGuard<InvalidDatabaseUrlError>('INVALID_DATABASE_URL');
 
 /**
- * Checks a PostgreSQL connection URL before the driver sees it, so a typo gives a named error
- * instead of the driver's `URIError: URI malformed` or `Invalid URL`: it must parse as a URL,
- * use `postgres:` or `postgresql:`, have well-formed `%` escapes in the user, password and
- * database name, and name a database.
+ * Checks a PostgreSQL URL before anything connects with it, so a typo is one clear error
+ * rather than a driver's `URIError: URI malformed` or `TypeError: Invalid URL`.
  *
- * @param url - the connection URL
- * @throws {@link InvalidDatabaseUrlError}
+ * @param url - the URL
+ * @param source - where it came from, for the message: `'url'`, `'--db'` or `'DATABASE_URL'`
+ * @throws {@link InvalidDatabaseUrlError} when it is not a URL, not `postgres:` or
+ *   `postgresql:`, names no database, or holds a malformed `%`-escape
  * @internal
  *
  * @example
  * ```ts
- * checkDatabaseUrl('postgres://app@127.0.0.1:5432/app'); // passes
+ * checkDatabaseUrl('postgres://app@127.0.0.1:5432/app', 'url'); // passes
  * ```
  */
-export function checkDatabaseUrl(url: string): void {
+export function checkDatabaseUrl(url: string, source = 'url'): void {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
     throw new InvalidDatabaseUrlError(
+      source,
+      'not a URL (e.g. postgres://user@host:5432/db)',
       'syntax',
-      '(unparseable)',
-      'it is not a URL (expected postgres://user:password@host:port/database)',
     );
   }
-  const shown = redacted(parsed);
   if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
     throw new InvalidDatabaseUrlError(
+      source,
+      `it must start with postgres:// or postgresql://, not ${parsed.protocol}//`,
       'protocol',
-      shown,
-      `the scheme is ${parsed.protocol.replace(/:$/, '')}, expected postgres or postgresql`,
     );
   }
-  for (const [part, value] of [
+  const parts: [string, string][] = [
     ['user name', parsed.username],
     ['password', parsed.password],
-    ['database name', parsed.pathname],
-  ] as const) {
+    ['database name', parsed.pathname.slice(1)],
+  ];
+  for (const [part, value] of parts) {
     try {
       decodeURIComponent(value);
     } catch {
       throw new InvalidDatabaseUrlError(
+        source,
+        `the ${part} holds a malformed %-escape (write a literal % as %25)`,
         'encoding',
-        shown,
-        `the ${part} has a malformed %-escape (write a literal % as %25)`,
       );
     }
   }
-  if (parsed.pathname.replace(/^\/+/, '') === '') {
-    throw new InvalidDatabaseUrlError('no-database', shown, 'it names no database (add /name)');
+  if (parsed.pathname === '' || parsed.pathname === '/') {
+    throw new InvalidDatabaseUrlError(
+      source,
+      'it names no database (e.g. postgres://user@host:5432/db)',
+      'no-database',
+    );
   }
-}
-
-function redacted(u: URL): string {
-  const copy = new URL(u.href);
-  if (copy.password) copy.password = '***';
-  return copy.href;
 }

@@ -114,7 +114,7 @@ export async function openDatabase(options: string | OpenDatabaseOptions = {}): 
   const logger = opts.logger ?? silentLogger();
 
   const url = opts.url ?? (opts.dataDir === undefined ? process.env.DATABASE_URL : undefined);
-  if (url) checkDatabaseUrl(url);
+  if (url) checkDatabaseUrl(url, opts.url !== undefined ? 'url' : 'DATABASE_URL');
   const backend = url ? 'postgres' : 'pglite';
   const entities = [...atomEntities, SchemaMigration, ...(opts.entities ?? [])];
   const { MikroORM: ORM } = await import('@mikro-orm/postgresql');
