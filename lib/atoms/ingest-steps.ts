@@ -409,7 +409,8 @@ export function confirmClaimedStep(settings: IngestSettings): Step<IngestResult,
         const started = Date.now();
         let pause = 20;
         try {
-          const since = await (run.startedAt ??= databaseNow(db, ctx.signal));
+          run.startedAt ??= databaseNow(db, ctx.signal);
+          const since = await run.startedAt;
           for (;;) {
             const stored = await lookupStored(db, [...waiting], since, ctx.signal);
             waiting = new Set([...waiting].filter((h) => !stored.has(h)));
@@ -461,7 +462,8 @@ async function storeTakenOver(
   const out = new Map<string, IngestResult | { error: unknown }>();
   const atoms = hashes.map((h) => run.pending.get(h)).filter((a) => a !== undefined);
   try {
-    const since = await (run.startedAt ??= databaseNow(db, signal));
+    run.startedAt ??= databaseNow(db, signal);
+    const since = await run.startedAt;
     // stored by the previous holder just before it let go?
     const stored = await lookupStored(db, hashes, since, signal);
     const todo = atoms.filter((a) => !stored.has(a.hash));
