@@ -38,6 +38,15 @@ interface RawClient extends SqlClient {
 interface LockSession {
   readonly client: Promise<RawClient>;
   broken: boolean;
+  /** One statement at a time on the session (node-postgres 8 deprecates overlapping ones). */
+  tail: Promise<unknown>;
+}
+
+/** Runs `text` on the session after the statements already queued on it. */
+function onSession<R>(s: LockSession, text: string, values: unknown[]): Promise<{ rows: R[] }> {
+  const run = s.tail.then(async () => (await s.client).query<R>({ text, values }));
+  s.tail = run.catch(() => undefined);
+  return run;
 }
 
 interface Leases {
@@ -90,6 +99,7 @@ function session(leases: Leases): LockSession {
   const internals = leases.state.knex.client as unknown as KnexClientInternals;
   const s: LockSession = {
     broken: false,
+    tail: Promise.resolve(),
     client: internals.acquireRawConnection().then((client) => {
       // A lost connection means lost locks: forget the session, open a new one next time.
       client.on('error', () => {
@@ -165,11 +175,11 @@ export async function leaseHashes(
   const keys = new Map(won.map((h) => [lockKey(schema, h), h]));
   let locked: Set<string>;
   try {
-    const client = await session(leases).client;
-    const { rows } = await client.query<{ k: string }>({
-      text: 'SELECT k::text AS k FROM unnest($1::int8[]) AS k WHERE pg_try_advisory_lock(k)',
-      values: [[...keys.keys()]],
-    });
+    const { rows } = await onSession<{ k: string }>(
+      session(leases),
+      'SELECT k::text AS k FROM unnest($1::int8[]) AS k WHERE pg_try_advisory_lock(k)',
+      [[...keys.keys()]],
+    );
     locked = new Set(rows.map((r) => keys.get(r.k)!));
   } catch (e) {
     for (const h of won) leases.holders.delete(h);
@@ -241,11 +251,11 @@ async function unlock(leases: Leases, hashes: readonly string[]): Promise<void> 
   if (hashes.length > 0 && s && !s.broken && crossProcess(leases.state)) {
     const schema = leases.state.schema;
     try {
-      const client = await s.client;
-      await client.query({
-        text: 'SELECT count(*) FILTER (WHERE pg_advisory_unlock(k)) FROM unnest($1::int8[]) AS k',
-        values: [hashes.map((h) => lockKey(schema, h))],
-      });
+      await onSession(
+        s,
+        'SELECT count(*) FILTER (WHERE pg_advisory_unlock(k)) FROM unnest($1::int8[]) AS k',
+        [hashes.map((h) => lockKey(schema, h))],
+      );
     } catch {
       // the session is gone, and its locks with it
     }
