@@ -54,6 +54,7 @@ if (!resolved.some((u) => u.includes('/dist/index.js')))
 const probes = {
   '@hartonomous/pipelines': 'pipeline',
   '@hartonomous/pipelines/atoms': 'ingest',
+  '@hartonomous/pipelines/documents': 'ingestDocuments',
   '@hartonomous/pipelines/postgres': 'openDatabase',
   '@hartonomous/pipelines/inference': 'ensemble',
   '@hartonomous/pipelines/outbox': 'outboxRelay',

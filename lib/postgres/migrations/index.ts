@@ -20,6 +20,7 @@ import { sagaLogMigration } from './0005-saga-log.js';
 import { inferenceMigration } from './0006-inference.js';
 import { outboxRelayMigration } from './0007-outbox-relay.js';
 import { sagaDurableMigration } from './0010-saga-durable.js';
+import { documentsMigration } from './0013-documents.js';
 
 /**
  * What a migration's SQL may depend on. Statements run with `search_path` set (for the
@@ -92,6 +93,11 @@ export const migrations: readonly Migration[] = Object.freeze([
   { id: 8, name: 'reserved-8', up: () => [] },
   { id: 9, name: 'reserved-9', up: () => [] },
   sagaDurableMigration,
+  // TEMPORARY (sync branch): ids 11 and 12 belong to the atoms and chunking branches; these
+  // no-op placeholders keep the ids contiguous until their migrations land (replace on merge).
+  { id: 11, name: 'reserved-11', up: () => [] },
+  { id: 12, name: 'reserved-12', up: () => [] },
+  documentsMigration,
 ]);
 
 /**
