@@ -24,8 +24,8 @@ export async function deleteOrphanAtoms(
   const ids = [...new Set(candidateIds)];
   if (ids.length === 0) return [];
   const { rows: locked } = await client.query<{ id: string }>({
-    text: `SELECT id::text AS id FROM ${qschema}.atoms
-WHERE id = ANY($1::text[]::bigint[]) AND document_owned ORDER BY id FOR UPDATE`,
+    text: `SELECT a.id::text AS id FROM ${qschema}.atoms a
+WHERE a.id = ANY($1::text[]::bigint[]) AND a.document_owned ORDER BY a.id FOR UPDATE`,
     values: [textArray(ids)],
   });
   if (locked.length === 0) return [];

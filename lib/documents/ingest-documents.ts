@@ -493,6 +493,9 @@ JOIN unnest($1::text[], $2::text[]) AS k(collection, document_id)
   };
 }
 
+/** Documents read per page by the `'full'` cleanup. @internal */
+export const FULL_CLEANUP_PAGE = 500;
+
 /** Deletes, page by page, the documents of a collection that the run did not see. */
 async function deleteUnseen(
   state: ReturnType<typeof readyStateOf>,
@@ -507,8 +510,9 @@ async function deleteUnseen(
       prepared<{ id: string; document_id: string }>(
         client,
         'document_page',
-        `SELECT id::text AS id, document_id FROM ${state.qschema}.documents
-WHERE collection = $1 AND id > $2::bigint ORDER BY id LIMIT 500`,
+        // order by the bigint column (d.id), never by the text alias (where '10' < '9')
+        `SELECT d.id::text AS id, d.document_id FROM ${state.qschema}.documents d
+WHERE d.collection = $1 AND d.id > $2::bigint ORDER BY d.id LIMIT ${FULL_CLEANUP_PAGE}`,
         [collection, after],
       ),
     );

@@ -105,8 +105,8 @@ RETURNING d.id::text AS id, d.collection, d.document_id, encode(d.document_hash,
   const atomOf = new Map<string, string>();
   if (wanted.length > 0) {
     const { rows } = await client.query<{ id: string; hash: string }>({
-      text: `SELECT id::text AS id, encode(content_hash, 'hex') AS hash FROM ${qschema}.atoms
-WHERE content_hash = ANY($1::bytea[]) ORDER BY id FOR KEY SHARE`,
+      text: `SELECT a.id::text AS id, encode(a.content_hash, 'hex') AS hash FROM ${qschema}.atoms a
+WHERE a.content_hash = ANY($1::bytea[]) ORDER BY a.id FOR KEY SHARE`,
       values: [byteaArray(wanted.map((h) => hashBytes(h)))],
     });
     for (const r of rows) atomOf.set(r.hash, r.id);

@@ -488,3 +488,17 @@ suite.serial(
     );
   },
 );
+
+suite.test(
+  'a full cleanup pages through more than one page of documents (keyset on the bigint id)',
+  async (t, db) => {
+    const c = `col-${tag()}`;
+    // empty documents have no chunks: cheap to write, and ids cross 9/10, 99/100, 999/1000
+    const docs = Array.from({ length: 1_100 }, (_, i) => ({ id: `e${i}`, content: '' }));
+    t.like(await ingestDocuments(docs, { db, collection: c }), { added: 1_100 });
+    const kept = docs.filter((_, i) => i % 11 === 0);
+    const r = await ingestDocuments(kept, { db, collection: c, cleanup: 'full' });
+    t.like(r, { unchanged: 100, deleted: 1_000, failed: 0 });
+    t.is(Object.keys(await chunkLists(db, c)).length, 100);
+  },
+);
