@@ -1,4 +1,4 @@
-import { pgvectorValue, viewFloat32LE } from '../postgres/binary.js';
+import { pgvectorValue, textArray, viewFloat32LE } from '../postgres/binary.js';
 import {
   type Database,
   type DatabaseState,
@@ -25,6 +25,13 @@ export interface SearchSimilarOptions {
   embedder?: Embedder;
   /** Only atoms embedded by this model (mixing embedding spaces is meaningless). @default all atoms */
   model?: string;
+  /**
+   * Only atoms that some document of this collection is made of (see
+   * `@hartonomous/pipelines/documents`). @default any atom
+   */
+  collection?: string;
+  /** With `collection`: only atoms of these documents. @default every document of the collection */
+  documentIds?: readonly string[];
   /**
    * Force an exact search even where an HNSW index exists (pgvector storage).
    * @default false
@@ -155,13 +162,13 @@ function searchPgvector(
   options: SearchSimilarOptions,
 ): Promise<SimilarAtom[]> {
   const model = options.model;
-  const sql = `SELECT ${COLUMNS}, 1 - (embedding <=> $1::vector) AS similarity
-FROM ${state.qschema}.atoms
-WHERE embedding IS NOT NULL${model === undefined ? '' : ' AND embedding_model = $3'}
-ORDER BY embedding <=> $1::vector, atoms.id
-LIMIT $2`;
   const values: unknown[] = [pgvectorValue(vector), k];
   if (model !== undefined) values.push(model);
+  const sql = `SELECT ${COLUMNS}, 1 - (embedding <=> $1::vector) AS similarity
+FROM ${state.qschema}.atoms
+WHERE embedding IS NOT NULL${model === undefined ? '' : ' AND embedding_model = $3'}${documentFilter(state.qschema, values, options)}
+ORDER BY embedding <=> $1::vector, atoms.id
+LIMIT $2`;
   return withTransaction(state, options.signal, async (client) => {
     await client.query({
       text: "SELECT set_config('hnsw.ef_search', $1, true)",
@@ -171,6 +178,36 @@ LIMIT $2`;
     const { rows } = await prepared<HitRow>(client, 'search_pgvector', sql, values);
     return rows.map((r) => toHit(r, Number(r.similarity)));
   });
+}
+
+/**
+ * The `collection` / `documentIds` filter: ` AND EXISTS (...)` over `document_chunks` and
+ * `documents`, its parameters appended to `values`; '' without a filter.
+ */
+function documentFilter(
+  qschema: string,
+  values: unknown[],
+  options: Pick<SearchSimilarOptions, 'collection' | 'documentIds'>,
+): string {
+  const { collection, documentIds } = options;
+  if (collection === undefined) {
+    if (documentIds !== undefined) {
+      throw new TypeError('searchSimilar: documentIds needs a collection');
+    }
+    return '';
+  }
+  if (typeof collection !== 'string' || collection.length === 0) {
+    throw new TypeError('searchSimilar: collection must be a non-empty string');
+  }
+  values.push(collection);
+  let ids = '';
+  if (documentIds !== undefined) {
+    values.push(textArray(documentIds));
+    ids = ` AND d.document_id = ANY($${values.length}::text[])`;
+  }
+  return `
+  AND EXISTS (SELECT 1 FROM ${qschema}.document_chunks c JOIN ${qschema}.documents d ON d.id = c.document
+              WHERE c.atom_id = atoms.id AND d.collection = $${values.length - (documentIds === undefined ? 0 : 1)}${ids})`;
 }
 
 /** Exact scan for `bytea` storage with a bounded top-k heap. */
@@ -191,14 +228,16 @@ async function searchScan(
   // The keyset is the bigint column itself: the id travels as text (JavaScript has no int8),
   // under another name, so `ORDER BY atoms.id` and `atoms.id > $1` never compare text (where
   // 10 sorts before 9 and a page boundary would skip rows).
+  const filterValues: unknown[] = ['0', chunkSize];
+  if (model !== undefined) filterValues.push(model);
+  const filter = documentFilter(q, filterValues, options);
   const scanSql = `SELECT atoms.id::text AS id_text, embedding FROM ${q}.atoms
-WHERE embedding IS NOT NULL AND atoms.id > $1::bigint${model === undefined ? '' : ' AND embedding_model = $3'}
+WHERE embedding IS NOT NULL AND atoms.id > $1::bigint${model === undefined ? '' : ' AND embedding_model = $3'}${filter}
 ORDER BY atoms.id LIMIT $2`;
   const heap = new TopK(k);
   let after = '0';
   for (;;) {
-    const values: unknown[] = [after, chunkSize];
-    if (model !== undefined) values.push(model);
+    const values: unknown[] = [after, ...filterValues.slice(1)];
     const { rows } = await withClient(state, signal, (client: SqlClient) =>
       prepared<{ id_text: string; embedding: Buffer }>(client, 'search_scan', scanSql, values),
     );
