@@ -17,7 +17,7 @@ const serverTest = serverDown ? test.skip : test;
 serverTest(
   'three processes syncing overlapping folders at once: one row per content, right chunk lists, no error, each content embedded once',
   async (t) => {
-    t.timeout(180_000);
+    t.timeout(400_000);
     const { db, schema, dispose } = await openTestDatabase('postgres', 'docsync');
     const server = await startEmbeddingServer({ dimensions: db.embeddingDimensions, latencyMs: 5 });
     const root = mkdtempSync(join(tmpdir(), 'docsync-'));

@@ -19,6 +19,7 @@ const WORDS = ['cat', 'dog', 'queue', 'retry', 'saga', 'vector', 'index', 'chunk
 suite.test(
   'collection and documentIds filters equal a brute-force cosine over those documents’ atoms',
   async (t, db) => {
+    t.timeout(400_000);
     const p = randomBytes(4).toString('hex');
     const embedder = localEmbedder(db.embeddingDimensions);
     const para = (i: number) => `${p} ${WORDS[i % 10]} ${WORDS[(i * 3) % 10]} note ${i}`;

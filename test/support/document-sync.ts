@@ -40,7 +40,7 @@ async function main(): Promise<void> {
       collection: env('COLLECTION'),
       cleanup: 'incremental',
       documentBatchSize: Number(process.env.DOC_BATCH ?? 4),
-      batchSize: Number(process.env.ATOM_BATCH ?? 256),
+      batchSize: Number(process.env.ATOM_BATCH ?? 8),
     });
     process.stdout.write(`report ${JSON.stringify(report)}\n`);
   } finally {
