@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import type { SearchMode } from '../atoms/search-similar.js';
 import { closestMatch } from './closest-match.js';
 import { checkDatabaseUrl, UsageError } from './errors.js';
 
@@ -189,6 +190,26 @@ export const OPTION_SPECS = {
     commands: ['search'],
     integer: { min: 1, max: 10_000 },
   },
+  mode: {
+    type: 'string',
+    value: '<mode>',
+    help: 'vector (embedding similarity), text (full-text search) or hybrid (both, fused by reciprocal rank) (default: vector)',
+    commands: ['search'],
+    choices: ['vector', 'text', 'hybrid'],
+  },
+  filter: {
+    type: 'string',
+    value: '<key=value>',
+    help: 'only atoms whose metadata has this key and value (repeatable; a value that reads as JSON, like 2 or true, is matched as such)',
+    commands: ['search'],
+    multiple: true,
+  },
+  'content-type': {
+    type: 'string',
+    value: '<type>',
+    help: 'only atoms of this content type, e.g. text/markdown',
+    commands: ['search'],
+  },
   json: {
     type: 'boolean',
     help: 'machine-readable JSON on stdout',
@@ -239,6 +260,10 @@ export interface CliOptions {
   readonly collection?: string;
   readonly cleanup: 'none' | 'incremental' | 'full';
   readonly vectors: boolean;
+  readonly mode: SearchMode;
+  /** The `--filter key=value` pairs as one metadata object. */
+  readonly filter?: Readonly<Record<string, unknown>>;
+  readonly contentType?: string;
   readonly json: boolean;
   readonly verbose: boolean;
 }
@@ -433,6 +458,9 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
     collection: nonEmpty('collection'),
     cleanup: choice<'none' | 'incremental' | 'full'>('cleanup', 'incremental'),
     vectors: values.has('vectors'),
+    mode: choice<SearchMode>('mode', 'vector'),
+    filter: metadataFilter(lists.get('filter'), command),
+    contentType: nonEmpty('content-type'),
     json: values.has('json'),
     verbose: values.has('verbose'),
   };
@@ -442,6 +470,33 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
   checkDatabaseOptions(options, command);
   checkEmbedderOptions(options, command);
   return { kind: 'command', command, positionals, options };
+}
+
+/**
+ * `--filter key=value` pairs as a metadata object: the value is read as JSON when it is valid
+ * JSON (`n=2` is the number 2, `ok=true` a boolean, `tags=["a"]` an array), else as a string.
+ */
+function metadataFilter(
+  pairs: readonly string[] | undefined,
+  command: string,
+): Record<string, unknown> | undefined {
+  if (!pairs || pairs.length === 0) return undefined;
+  const filter: Record<string, unknown> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) {
+      throw new UsageError(`--filter must be key=value, got '${pair}'`, command);
+    }
+    const raw = pair.slice(eq + 1);
+    let value: unknown = raw;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      // a plain string
+    }
+    filter[pair.slice(0, eq)] = value;
+  }
+  return filter;
 }
 
 function commandOf(word: string): CommandName | 'help' {

@@ -51,11 +51,13 @@ const ABOUT: Record<CommandName, { synopsis: string; summary: string; details: s
     ],
   },
   search: {
-    synopsis: 'search <text...> [-k <n>] [options]',
+    synopsis:
+      'search <text...> [-k <n>] [--mode vector|text|hybrid] [--filter key=value] [options]',
     summary: 'show the atoms most similar to a text',
     details: [
       'The text is embedded with the same embedder options as the ingest; only atoms embedded by',
-      'that model are searched.',
+      'that model are searched. --mode text uses full-text search instead (no embedding);',
+      '--mode hybrid fuses both rankings. --filter and --content-type narrow the atoms searched.',
     ],
   },
   stats: {

@@ -20,6 +20,7 @@ import { sagaLogMigration } from './0005-saga-log.js';
 import { inferenceMigration } from './0006-inference.js';
 import { outboxRelayMigration } from './0007-outbox-relay.js';
 import { sagaDurableMigration } from './0010-saga-durable.js';
+import { atomsFullTextMigration } from './0012-atoms-full-text.js';
 import { documentsMigration } from './0013-documents.js';
 
 /**
@@ -93,10 +94,10 @@ export const migrations: readonly Migration[] = Object.freeze([
   { id: 8, name: 'reserved-8', up: () => [] },
   { id: 9, name: 'reserved-9', up: () => [] },
   sagaDurableMigration,
-  // TEMPORARY (sync branch): ids 11 and 12 belong to the atoms and chunking branches; these
-  // no-op placeholders keep the ids contiguous until their migrations land (replace on merge).
+  // TEMPORARY: id 11 is reserved for the atoms branch (which has needed no migration so far);
+  // this no-op placeholder keeps the ids contiguous (replace it with the real 0011 if one lands).
   { id: 11, name: 'reserved-11', up: () => [] },
-  { id: 12, name: 'reserved-12', up: () => [] },
+  atomsFullTextMigration,
   documentsMigration,
 ]);
 
