@@ -152,6 +152,7 @@ test('a poison message is dead-lettered after maxDeliveryCount attempts without 
     maxDeliveryCount: 3,
     maxConcurrent: 2,
     maxWaitTimeInMs: 200,
+    redeliveryBackoff: false,
   });
   const attempts: number[] = [];
   const completed: string[] = [];
@@ -185,6 +186,7 @@ test('a permanent failure is dead-lettered at once; isPermanent can be customise
     clientOptions: fastClient,
     queue: 'src-perm',
     maxWaitTimeInMs: 200,
+    redeliveryBackoff: false,
     isPermanent: (e) => e instanceof RangeError,
   });
   const actions: string[] = [];
