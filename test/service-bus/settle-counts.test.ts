@@ -7,6 +7,12 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
+import {
+  ContentTooLargeError,
+  EmptyContentError,
+  InvalidUtf8Error,
+} from '../../lib/atoms/errors.js';
+import { validateContent } from '../../lib/atoms/validate-content.js';
 import { PipelineError } from '../../lib/core/errors.js';
 import { pipeline } from '../../lib/core/pipeline.js';
 import { step } from '../../lib/core/step.js';
@@ -246,6 +252,59 @@ test('isPermanentByDefault: library errors with permanent: true, anywhere in the
   t.false(isPermanentByDefault(new Error('database busy')));
   t.false(isPermanentByDefault(new TypeError('fetch failed'))); // network errors are TypeErrors
   t.false(isPermanentByDefault(Object.assign(new Error('x'), { permanent: true })));
+  // the atoms' bad-input errors are permanent; their JSON form is unchanged
+  for (const e of [
+    new EmptyContentError(),
+    new ContentTooLargeError(9, 8),
+    new InvalidUtf8Error(3),
+  ]) {
+    t.true(isPermanentByDefault(e), e.code);
+    t.false('permanent' in e.toJSON());
+  }
+});
+
+test('bad atom content (validateContent in the pipeline) is dead-lettered on its first delivery with its code; good content completes', async (t) => {
+  const peer = await startAmqpPeer();
+  t.teardown(() => peer.close());
+  const queue = queueName('atoms');
+  const bodies: Array<[string, string]> = [
+    ['empty', ''],
+    ['blank', '   \n '],
+    ['nul', 'a\u0000b'],
+    ['too-large', 'x'.repeat(300)],
+    ['good-1', 'an atom'],
+    ['good-2', 'another atom'],
+  ];
+  for (const [id, content] of bodies) peer.enqueue(queue, { message_id: id, body: { content } });
+  const runs = new Map<string, number>();
+  const w = serviceBusWorker({
+    source: serviceBusSource<{ content: string }>({
+      connectionString: peer.connectionString,
+      clientOptions: fastClient,
+      queue,
+      maxWaitTimeInMs: 1_000,
+      decode: jsonObjectBody,
+    }),
+    pipeline: pipeline(
+      'validate',
+      step('validate', (input: { content: string }, ctx) => {
+        const id = String(ctx.index);
+        runs.set(id, (runs.get(id) ?? 0) + 1);
+        return validateContent(input.content, { maxBytes: 256 }).byteSize;
+      }),
+    ),
+  });
+  w.start();
+  await until(() => peer.deadLetters(queue).length === 4, 'bad content dead-lettered', 60_000);
+  await until(() => peer.stats(queue).completed === 2, 'good content completed', 60_000);
+  const report = await w.stop();
+  const dead = new Map(peer.deadLetters(queue).map((m) => [m.messageId, m]));
+  t.like(dead.get('empty'), { deadLetterReason: 'EMPTY_CONTENT', deliveryCount: 0 });
+  t.like(dead.get('blank'), { deadLetterReason: 'EMPTY_CONTENT', deliveryCount: 0 });
+  t.like(dead.get('nul'), { deadLetterReason: 'INVALID_UTF8', deliveryCount: 0 });
+  t.like(dead.get('too-large'), { deadLetterReason: 'CONTENT_TOO_LARGE', deliveryCount: 0 });
+  t.deepEqual(brokerCounts(peer, queue), { completed: 2, abandoned: 0, deadLettered: 4 });
+  t.like(report, { completed: 2, abandoned: 0, deadLettered: 4 });
 });
 
 /** A Settleable that records what was done and when. */
