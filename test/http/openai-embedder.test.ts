@@ -133,16 +133,18 @@ test('retries 503 honouring Retry-After as an HTTP date', async (t) => {
   const { server, embedder } = await setup(t, {
     retry: { baseDelayMs: 10, onEvent: (e) => events.push(e) },
   });
-  const at = new Date(Date.now() + 2_000).toUTCString();
+  // 5 s ahead (whole seconds: 4-5 s), so even a request delayed by seconds on a loaded machine
+  // gets its 503 well before that date
+  const at = new Date(Date.now() + 5_000).toUTCString();
   server.enqueue({ type: 'status', status: 503, retryAfter: at });
   await embedder.embed(['x'], signal());
   t.is(server.requests.length, 2);
   const first = events[0];
   t.is(first?.type, 'scheduled');
   const delay = first?.type === 'scheduled' ? first.delayMs : -1;
-  // An HTTP date has whole seconds: the wait is what is left until then (about 1-2 s), far
+  // An HTTP date has whole seconds: the wait is what is left until then (at most 5 s), far
   // above the 10 ms backoff the policy would have used.
-  t.true(delay > 500 && delay <= 2_000, String(delay));
+  t.true(delay > 100 && delay <= 5_000, String(delay));
 });
 
 test('gives up after the attempts with EmbeddingHttpError{status, retryAfterMs}', async (t) => {
@@ -174,9 +176,11 @@ test('a request slower than timeoutMs is aborted with TimeoutError, then retried
   server.enqueue({ type: 'stall' });
   const e = await t.throwsAsync(embedder.embed(['x'], signal()));
   t.true(isTimeoutError(e), String(e));
-  t.is(server.requests.length, 1);
+  // no retry (on a loaded machine the timeout can even end the request before it arrived)
+  t.true(server.requests.length <= 1, String(server.requests.length));
 
-  const { server: s2, embedder: e2 } = await setup(t, { timeoutMs: 300, retry: 1 });
+  // the retry must answer within the timeout: generous, so a loaded machine cannot fail it
+  const { server: s2, embedder: e2 } = await setup(t, { timeoutMs: 5_000, retry: 1 });
   s2.enqueue({ type: 'stall' });
   const vectors = await e2.embed(['y'], signal());
   t.deepEqual(Array.from(vectors[0]!), Array.from(s2.vectorOf('y')));

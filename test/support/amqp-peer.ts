@@ -104,6 +104,8 @@ export interface QueueStats {
   returnedOnClose: number;
   /** Receiving links (SDK receivers) attached to the queue so far. */
   consumerLinks: number;
+  /** Drain requests (a receive call's end) the peer answered. */
+  drainsAnswered: number;
 }
 
 interface Lock {
@@ -225,6 +227,7 @@ export async function startAmqpPeer(options: AmqpPeerOptions = {}): Promise<Amqp
           renewed: 0,
           returnedOnClose: 0,
           consumerLinks: 0,
+          drainsAnswered: 0,
         },
       };
       entities.set(key, found);
@@ -587,6 +590,8 @@ export async function startAmqpPeer(options: AmqpPeerOptions = {}): Promise<Amqp
   container.on('sender_draining', (ctx: EventContext) => {
     pumpFor(ctx);
     const sender = ctx.sender as Sender;
+    const address = (sender.source as { address?: string } | undefined)?.address ?? '';
+    if (isQueueAddress(address)) entity(address).stats.drainsAnswered++;
     sender.set_drained(true);
     (sender as unknown as SenderInternals).connection._register?.();
   });
