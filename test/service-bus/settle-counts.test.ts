@@ -364,3 +364,38 @@ test('settleBy: waits the backoff for the delivery count before abandoning; an a
     'deadLettered',
   );
 });
+
+test('a drain the broker answers late does not close the link (receiveDrainTimeoutMs): no lock is lost', async (t) => {
+  // the peer answers every drain after 600 ms, as a stalled event loop would see it
+  const peer = await startAmqpPeer({ drainDelayMs: 600 });
+  t.teardown(() => peer.close());
+  const receiveOnce = async (queue: string, receiveDrainTimeoutMs?: number) => {
+    peer.enqueue(queue, { message_id: `${queue}-m`, body: { id: 'm' } });
+    const source = serviceBusSource<Job>({
+      connectionString: peer.connectionString,
+      clientOptions: fastClient,
+      queue,
+      maxWaitTimeInMs: 1_000,
+      ...(receiveDrainTimeoutMs === undefined ? {} : { receiveDrainTimeoutMs }),
+    });
+    const { value: item } = await source.read();
+    const settled = await item?.complete().then(
+      () => true,
+      () => false,
+    );
+    await source.close();
+    return { settled, ...peer.stats(queue) };
+  };
+  // the library's default: the late answer is awaited, the link stays, the lock holds
+  t.like(await receiveOnce(queueName('drain-default')), {
+    settled: true,
+    completed: 1,
+    returnedOnClose: 0,
+    consumerLinks: 1,
+  });
+  // the SDK's own 200 ms: the link is closed under the message, its lock is lost
+  const sdk = await receiveOnce(queueName('drain-sdk'), 200);
+  t.false(sdk.settled);
+  t.is(sdk.completed, 0);
+  t.true(sdk.returnedOnClose >= 1);
+});

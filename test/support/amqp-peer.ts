@@ -30,6 +30,8 @@ export interface AmqpPeerOptions {
   maxDeliveryCount?: number;
   /** Drop a message whose `message_id` was accepted within this many ms; 0 turns it off. @default 0 */
   duplicateDetectionWindowMs?: number;
+  /** Answer each drain request this much later (a slow broker or a stalled client). @default 0 */
+  drainDelayMs?: number;
 }
 
 /** A message as the peer holds it, for assertions. */
@@ -187,6 +189,7 @@ export async function startAmqpPeer(options: AmqpPeerOptions = {}): Promise<Amqp
   const lockDurationMs = options.lockDurationMs ?? 30_000;
   const maxMessageSize = options.maxMessageSize ?? 262_144;
   const maxDeliveryCount = options.maxDeliveryCount ?? 10;
+  const drainDelayMs = options.drainDelayMs ?? 0;
   const dedupeWindowMs = options.duplicateDetectionWindowMs ?? 0;
 
   const container: Container = rhea.create_container({
@@ -591,9 +594,13 @@ export async function startAmqpPeer(options: AmqpPeerOptions = {}): Promise<Amqp
     pumpFor(ctx);
     const sender = ctx.sender as Sender;
     const address = (sender.source as { address?: string } | undefined)?.address ?? '';
-    if (isQueueAddress(address)) entity(address).stats.drainsAnswered++;
-    sender.set_drained(true);
-    (sender as unknown as SenderInternals).connection._register?.();
+    const answer = (): void => {
+      if (isQueueAddress(address)) entity(address).stats.drainsAnswered++;
+      sender.set_drained(true);
+      (sender as unknown as SenderInternals).connection._register?.();
+    };
+    if (drainDelayMs > 0) setTimeout(() => sender.is_open() && answer(), drainDelayMs).unref();
+    else answer();
   });
 
   container.on('receiver_close', () => {});
