@@ -18,6 +18,7 @@ import {
   toMarkdown,
 } from './harness.js';
 import { dedupe } from './scenarios/dedupe.js';
+import { embedded } from './scenarios/embedded.js';
 import { ensembleScenario } from './scenarios/ensemble.js';
 import { frameworkCost } from './scenarios/framework-cost.js';
 import { ingestion } from './scenarios/ingestion.js';
@@ -38,6 +39,7 @@ const scenarios: Record<string, Scenario> = {
   resilience,
   peers,
   ensemble: ensembleScenario,
+  embedded,
 };
 
 const args = process.argv.slice(2);
