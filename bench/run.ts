@@ -17,6 +17,7 @@ import {
   type ScenarioResult,
   toMarkdown,
 } from './harness.js';
+import { claims } from './scenarios/claims.js';
 import { dedupe } from './scenarios/dedupe.js';
 import { embedded } from './scenarios/embedded.js';
 import { ensembleScenario } from './scenarios/ensemble.js';
@@ -40,6 +41,7 @@ const scenarios: Record<string, Scenario> = {
   peers,
   ensemble: ensembleScenario,
   embedded,
+  claims,
 };
 
 const args = process.argv.slice(2);
