@@ -38,7 +38,7 @@ export async function searchCommand(
   if (query === '') throw new UsageError('search needs a text to look for', 'search');
   const { db } = await openCliDatabase(options, io, { migrate: false, mustExist: true });
   try {
-    const embedding = makeEmbedder(options, db.embeddingDimensions, io);
+    const embedding = await makeEmbedder(options, db.embeddingDimensions, io);
     try {
       const { embedder } = embedding;
       const hits = await searchSimilar(db, query, options.k, {

@@ -1,18 +1,21 @@
 import { mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import type { AnyEntity, EntitySchema } from '@mikro-orm/core';
 import type { Knex, MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
-import { atomEntities } from '../atoms/schema.js';
 import { LogEvents, logEvent } from '../observability/log-events.js';
 import { silentLogger } from '../observability/logger.js';
-import { bindVectorStorage } from './column-types.js';
 import {
+  type ClientPool,
   type Database,
   type DatabaseSettings,
   type DatabaseState,
+  knexPool,
   quoteIdent,
   registerState,
+  type SqlClient,
+  singleClientPool,
   type VectorStorage,
 } from './database.js';
 import { DatabaseUnavailableError, SchemaOutdatedError, toDatabaseError } from './errors.js';
@@ -22,7 +25,6 @@ import {
   checkMigrations,
   type Migration,
 } from './migrations/index.js';
-import { SchemaMigration } from './schema-migration.js';
 
 /**
  * Options of {@link openDatabase}.
@@ -71,6 +73,15 @@ export interface OpenDatabaseOptions {
   logger?: Logger;
   /** Log every SQL statement MikroORM runs (via MikroORM's debug logger). @default false */
   debug?: boolean;
+  /**
+   * Load MikroORM and expose it as `db.orm`. With `false` on embedded PGlite, MikroORM and
+   * knex are not even loaded (about a second of start-up here): the library's own functions
+   * (`ingest`, `persistAtoms`, `searchSimilar`, `migrate`, ...) do not need them, and `db.orm`
+   * throws a `TypeError`. A server connection always goes through MikroORM's pool; there
+   * `false` only hides `db.orm`.
+   * @default true
+   */
+  orm?: boolean;
   /** Cancels opening. @default none */
   signal?: AbortSignal;
 }
@@ -114,43 +125,58 @@ export async function openDatabase(options: string | OpenDatabaseOptions = {}): 
 
   const url = opts.url ?? (opts.dataDir === undefined ? process.env.DATABASE_URL : undefined);
   const backend = url ? 'postgres' : 'pglite';
-  const entities = [...atomEntities, SchemaMigration, ...(opts.entities ?? [])];
-  const { MikroORM: ORM } = await import('@mikro-orm/postgresql');
-  const baseConfig = {
-    entities,
-    schema,
-    debug: opts.debug ?? false,
-    connect: false,
-    ensureDatabase: false,
-    allowGlobalContext: false,
-    discovery: { disableDynamicFileAccess: true, warnWhenNoEntities: false },
-    logger: (message: string) => logger.debug({ mikroOrm: true }, message),
-  };
+  const wantOrm = opts.orm ?? true;
 
-  let orm: MikroORM;
-  let knex: Knex;
+  let orm: MikroORM | undefined;
+  let knex: Knex | undefined;
+  let pool: ClientPool;
   let closeEmbedded: (() => Promise<void>) | undefined;
   let location: string;
+  // MikroORM (and the entities, which import it) load only when an ORM is made
+  const makeOrm = async (driver: { clientUrl: string; pool: object } | { knex: Knex }) => {
+    const [{ MikroORM: ORM }, { atomEntities }, { SchemaMigration }] = await Promise.all([
+      import('@mikro-orm/postgresql'),
+      import('../atoms/schema.js'),
+      import('./schema-migration.js'),
+    ]);
+    const config = {
+      entities: [...atomEntities, SchemaMigration, ...(opts.entities ?? [])],
+      schema,
+      debug: opts.debug ?? false,
+      connect: false,
+      ensureDatabase: false,
+      allowGlobalContext: false,
+      discovery: { disableDynamicFileAccess: true, warnWhenNoEntities: false },
+      logger: (message: string) => logger.debug({ mikroOrm: true }, message),
+    };
+    return 'knex' in driver
+      ? ORM.init({ ...config, dbName: 'postgres', driverOptions: driver.knex })
+      : ORM.init({
+          ...config,
+          clientUrl: driver.clientUrl,
+          pool: driver.pool,
+          driverOptions: { log: knexLog(logger) },
+        });
+  };
   if (url) {
     location = redactUrl(url);
-    orm = await ORM.init({
-      ...baseConfig,
-      clientUrl: url,
-      pool: { min: 0, max: poolSize },
-      driverOptions: { log: knexLog(logger) },
-    });
+    orm = await makeOrm({ clientUrl: url, pool: { min: 0, max: poolSize } });
     knex = orm.em.getConnection().getKnex();
+    pool = knexPool(knex);
   } else {
     const dataDir = opts.dataDir ?? resolve(process.cwd(), DEFAULT_DATA_DIR);
     location = dataDir;
-    const embedded = await openPglite(dataDir, logger);
-    knex = embedded.knex;
+    const embedded = await openPglite(dataDir, logger, wantOrm);
     closeEmbedded = embedded.close;
-    try {
-      orm = await ORM.init({ ...baseConfig, dbName: 'postgres', driverOptions: knex });
-    } catch (e) {
-      await embedded.close();
-      throw e;
+    pool = embedded.pool;
+    knex = embedded.knex;
+    if (knex) {
+      try {
+        orm = await makeOrm({ knex });
+      } catch (e) {
+        await embedded.close();
+        throw e;
+      }
     }
   }
 
@@ -158,7 +184,8 @@ export async function openDatabase(options: string | OpenDatabaseOptions = {}): 
     backend,
     schema,
     qschema: quoteIdent(schema),
-    knex,
+    ...(knex ? { knex } : {}),
+    pool,
     logger,
     migrations: migrationList,
     requested: { dimensions: opts.dimensions, vector },
@@ -170,7 +197,12 @@ export async function openDatabase(options: string | OpenDatabaseOptions = {}): 
   const db: Database = {
     backend,
     schema,
-    orm,
+    get orm(): MikroORM {
+      if (!orm || !wantOrm) {
+        throw new TypeError('this database was opened with orm: false; db.orm is not available');
+      }
+      return orm;
+    },
     get schemaVersion() {
       return state.version;
     },
@@ -188,7 +220,7 @@ export async function openDatabase(options: string | OpenDatabaseOptions = {}): 
       closing ??= (async () => {
         state.closed = true;
         try {
-          await orm.close(true);
+          await orm?.close(true);
         } finally {
           await closeEmbedded?.();
           logEvent(logger, LogEvents.databaseClosed, { backend, schema });
@@ -202,7 +234,10 @@ export async function openDatabase(options: string | OpenDatabaseOptions = {}): 
     return state.settings;
   }
   registerState(db, state);
-  bindVectorStorage(orm.em.getPlatform(), () => state.settings?.vectorStorage);
+  if (orm) {
+    const { bindVectorStorage } = await import('./column-types.js');
+    bindVectorStorage(orm.em.getPlatform(), () => state.settings?.vectorStorage);
+  }
 
   try {
     if (opts.migrate ?? true) await migrate(db, { signal: opts.signal });
@@ -282,18 +317,20 @@ export const PGLITE_SETTINGS: readonly string[] = [
  */
 export const PGLITE_INITDB_PARAMS: readonly string[] = ['--wal-segsize=1'];
 
-/** An embedded PGlite (with pgvector) behind a one-connection knex pool. */
+/**
+ * An embedded PGlite (with pgvector) behind a one-connection pool: knex's (for MikroORM), or
+ * with `withKnex: false` one node-postgres client handed out by {@link singleClientPool}.
+ */
 async function openPglite(
   dataDir: string,
   logger: Logger,
-): Promise<{ knex: Knex; close: () => Promise<void> }> {
-  const [{ PGlite }, { vector }, { createPgConfig }, { knex: createKnex, PostgreSqlKnexDialect }] =
-    await Promise.all([
-      import('@electric-sql/pglite'),
-      import('@electric-sql/pglite-pgvector'),
-      import('@electric-sql/pglite/node-postgres'),
-      import('@mikro-orm/postgresql'),
-    ]);
+  withKnex: boolean,
+): Promise<{ knex?: Knex; pool: ClientPool; close: () => Promise<void> }> {
+  const [{ PGlite }, { vector }, { createPgConfig }] = await Promise.all([
+    import('@electric-sql/pglite'),
+    import('@electric-sql/pglite-pgvector'),
+    import('@electric-sql/pglite/node-postgres'),
+  ]);
   if (!dataDir.includes('://')) await mkdir(dataDir, { recursive: true });
   let pglite: InstanceType<typeof PGlite>;
   try {
@@ -305,6 +342,39 @@ async function openPglite(
   } catch (e) {
     throw new DatabaseUnavailableError('pglite', e);
   }
+  const connectionConfig = () => {
+    const config = createPgConfig(pglite);
+    return {
+      user: config.user,
+      password: config.password,
+      host: config.host,
+      port: config.port,
+      database: config.database,
+      connection: config.connection,
+    };
+  };
+  if (!withKnex) {
+    try {
+      // the node-postgres that MikroORM's driver depends on, without loading MikroORM
+      const { Client } = nodePostgres();
+      const client = new Client(connectionConfig());
+      await client.connect();
+      return {
+        pool: singleClientPool(client),
+        close: async () => {
+          try {
+            await client.end();
+          } finally {
+            if (!pglite.closed) await pglite.close();
+          }
+        },
+      };
+    } catch (e) {
+      if (!pglite.closed) await pglite.close();
+      throw e;
+    }
+  }
+  const { knex: createKnex, PostgreSqlKnexDialect } = await import('@mikro-orm/postgresql');
   const knex = createKnex({
     client: PostgreSqlKnexDialect as unknown as typeof Knex.Client,
     log: knexLog(logger),
@@ -327,20 +397,11 @@ async function openPglite(
           );
       },
     },
-    connection: () => {
-      const config = createPgConfig(pglite);
-      return {
-        user: config.user,
-        password: config.password,
-        host: config.host,
-        port: config.port,
-        database: config.database,
-        connection: config.connection,
-      } as Knex.PgConnectionConfig;
-    },
+    connection: () => connectionConfig() as Knex.PgConnectionConfig,
   });
   return {
     knex,
+    pool: knexPool(knex),
     close: async () => {
       try {
         await knex.destroy();
@@ -349,6 +410,22 @@ async function openPglite(
       }
     },
   };
+}
+
+/** A node-postgres client: one connection, as knex's pg dialect makes it. */
+interface NodePostgresClient extends SqlClient {
+  connect(): Promise<void>;
+  end(): Promise<void>;
+}
+
+/**
+ * node-postgres (`pg`), resolved from `@mikro-orm/postgresql`, the peer dependency that brings
+ * it, so it is the same copy knex uses.
+ */
+function nodePostgres(): { Client: new (config: object) => NodePostgresClient } {
+  const fromHere = createRequire(import.meta.url);
+  const fromDriver = createRequire(fromHere.resolve('@mikro-orm/postgresql'));
+  return fromDriver('pg') as { Client: new (config: object) => NodePostgresClient };
 }
 
 /** knex's own warnings (e.g. a dropped connection) go to the logger, not the console. */
