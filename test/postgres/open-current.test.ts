@@ -1,10 +1,12 @@
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { MIGRATION_LOCK } from '../../lib/postgres/migrate.js';
 import { type Migration, migrations } from '../../lib/postgres/migrations/index.js';
 import { openDatabase } from '../../lib/postgres/open-database.js';
+import { runScript } from '../support/child-process.js';
 import {
   dropSchemaAndClose,
   SERVER_URL,
@@ -127,4 +129,26 @@ test('a closed PGlite folder keeps little WAL after writing more than a segment 
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('orm: false opens PGlite without loading MikroORM or knex; the hot path works on its one session', async (t) => {
+  const child = runScript(
+    fileURLToPath(new URL('../support/open-without-orm.ts', import.meta.url)),
+    {},
+  );
+  const line = await child.line('{', 110_000);
+  await child.exited;
+  const result = JSON.parse(line) as {
+    added: number;
+    stored: number;
+    hits: number;
+    ormError: string;
+    loaded: string[];
+  };
+  t.deepEqual(result.loaded, []);
+  t.is(result.ormError, 'TypeError');
+  // 40 distinct texts, ingested twice at once: each stored once, counted once
+  t.is(result.stored, 40);
+  t.is(result.added, 40);
+  t.is(result.hits, 5);
 });
