@@ -104,6 +104,10 @@ if (only && existsSync(out)) {
   );
   console.log(`\nupdated ${results.map((r) => r.title).join(', ')} in ${out}`);
 } else {
+  // section 0 (the seed's claims, written by hand from the sections' figures) is kept
+  const claimsTable =
+    existsSync(out) &&
+    splitSections(readFileSync(out, 'utf8')).body.find((b) => numberOf(b) === '0');
   const doc = [
     '# Benchmark results',
     '',
@@ -113,6 +117,7 @@ if (only && existsSync(out)) {
     '',
     ...method,
     '',
+    ...(claimsTable ? [claimsTable.trimEnd(), ''] : []),
     ...results.map(toMarkdown),
   ].join('\n');
   writeFileSync(out, doc);
