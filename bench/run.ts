@@ -18,7 +18,9 @@ import {
   toMarkdown,
 } from './harness.js';
 import { chunking } from './scenarios/chunking.js';
+import { claims } from './scenarios/claims.js';
 import { dedupe } from './scenarios/dedupe.js';
+import { embedded } from './scenarios/embedded.js';
 import { ensembleScenario } from './scenarios/ensemble.js';
 import { frameworkCost } from './scenarios/framework-cost.js';
 import { ingestion } from './scenarios/ingestion.js';
@@ -42,6 +44,8 @@ const scenarios: Record<string, Scenario> = {
   ensemble: ensembleScenario,
   relevance,
   chunking,
+  embedded,
+  claims,
 };
 
 const args = process.argv.slice(2);
@@ -104,6 +108,10 @@ if (only && existsSync(out)) {
   );
   console.log(`\nupdated ${results.map((r) => r.title).join(', ')} in ${out}`);
 } else {
+  // section 0 (the seed's claims, written by hand from the sections' figures) is kept
+  const claimsTable =
+    existsSync(out) &&
+    splitSections(readFileSync(out, 'utf8')).body.find((b) => numberOf(b) === '0');
   const doc = [
     '# Benchmark results',
     '',
@@ -113,6 +121,7 @@ if (only && existsSync(out)) {
     '',
     ...method,
     '',
+    ...(claimsTable ? [claimsTable.trimEnd(), ''] : []),
     ...results.map(toMarkdown),
   ].join('\n');
   writeFileSync(out, doc);

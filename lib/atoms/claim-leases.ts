@@ -80,7 +80,8 @@ interface KnexClientInternals {
 
 /** Whether other processes can share this database (a server with a real pool). */
 function crossProcess(state: DatabaseState): boolean {
-  if (state.backend !== 'postgres') return false;
+  // a server database always has knex (only the embedded one may open without an ORM)
+  if (state.backend !== 'postgres' || !state.knex) return false;
   const max = (state.knex.client as unknown as KnexClientInternals).config?.pool?.max;
   return max === undefined || max > 1;
 }
@@ -96,7 +97,7 @@ export function lockKey(schema: string, hash: string): string {
 
 function session(leases: Leases): LockSession {
   if (leases.session && !leases.session.broken) return leases.session;
-  const internals = leases.state.knex.client as unknown as KnexClientInternals;
+  const internals = leases.state.knex!.client as unknown as KnexClientInternals;
   const s: LockSession = {
     broken: false,
     tail: Promise.resolve(),
@@ -129,7 +130,7 @@ async function closeSession(leases: Leases): Promise<void> {
   leases.session = undefined;
   const client = await s.client.catch(() => undefined);
   if (client) {
-    const internals = leases.state.knex.client as unknown as KnexClientInternals;
+    const internals = leases.state.knex!.client as unknown as KnexClientInternals;
     await internals.destroyRawConnection(client).catch(() => undefined);
   }
 }

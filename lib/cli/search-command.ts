@@ -56,7 +56,7 @@ export async function searchCommand(
     };
     const signal = io.signal ? { signal: io.signal } : {};
     const embedding =
-      mode === 'text' ? undefined : makeEmbedder(options, db.embeddingDimensions, io);
+      mode === 'text' ? undefined : await makeEmbedder(options, db.embeddingDimensions, io);
     try {
       const embedder = embedding?.embedder;
       const hits: (SimilarAtom | TextMatch)[] = embedder

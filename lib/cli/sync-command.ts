@@ -67,9 +67,9 @@ export async function syncCommand(
       ? f.path.slice(f.path.lastIndexOf(sep) + 1)
       : relative(root, f.path).split(sep).join('/');
   const { db, location } = await openCliDatabase(options, io, { migrate: true, mustExist: false });
-  let embedding: ReturnType<typeof makeEmbedder> | undefined;
+  let embedding: Awaited<ReturnType<typeof makeEmbedder>> | undefined;
   try {
-    embedding = makeEmbedder(options, db.embeddingDimensions, io);
+    embedding = await makeEmbedder(options, db.embeddingDimensions, io);
     const skipped: SkippedFile[] = [];
     let read = 0;
     const maxFileBytes = Math.max(MAX_FILE_BYTES, options.maxBytes ?? 0);
