@@ -4,7 +4,6 @@
  * batches, small batches, concurrency above 1, on every backend, checked against `count(*)`.
  */
 import { randomBytes } from 'node:crypto';
-import test from 'ava';
 import fc from 'fast-check';
 import { ownerLeases } from '../../lib/atoms/claim-leases.js';
 import { type IngestionReport, ingest } from '../../lib/atoms/ingest.js';

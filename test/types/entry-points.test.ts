@@ -23,7 +23,7 @@ import { type MemoryPublisher, memoryPublisher } from '../../lib/testing/index.j
 // atoms
 expectTypeOf(ingest).returns.toEqualTypeOf<Promise<IngestionReport>>();
 // the mode picks the overload: text search has no vector similarity (checked, never called)
-export function searchOverloads(db: Database): void {
+function searchOverloads(db: Database): void {
   expectTypeOf(searchSimilar(db, 'q', 3)).toEqualTypeOf<Promise<SimilarAtom[]>>();
   expectTypeOf(searchSimilar(db, 'q', 3, { mode: 'hybrid' })).toEqualTypeOf<
     Promise<SimilarAtom[]>
@@ -71,6 +71,7 @@ expectTypeOf(routed).toEqualTypeOf<Pipeline<string, number>>();
 expectTypeOf(routed.stream(['a'])).toEqualTypeOf<Observable<Outcome<string, number>>>();
 
 test('entry point types compile (checked by tsc)', (t) => {
+  t.is(typeof searchOverloads, 'function');
   t.is(typeof ingest, 'function');
   t.is(typeof memoryPublisher, 'function');
 });
