@@ -88,6 +88,10 @@ export {
   type PersistedAtom,
   persistAtoms,
 } from './persist-atoms.js';
+export {
+  type PersistWithFallbackResult,
+  persistWithFallback,
+} from './persist-with-fallback.js';
 export { releaseClaims } from './release-claims.js';
 export { releaseOwnerClaims } from './release-owner-claims.js';
 export {
