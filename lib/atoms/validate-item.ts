@@ -47,6 +47,7 @@ export interface ValidItem {
 
 /** Longest content type accepted, in UTF-16 units. */
 const MAX_CONTENT_TYPE_LENGTH = 255;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what PostgreSQL cannot store
 const BAD_TEXT = /[\u0000\p{Cs}]/u;
 
 /**
