@@ -10,6 +10,7 @@ import type { Source } from '../core/source.js';
 import { LogEvents, logEvent } from '../observability/log-events.js';
 import { silentLogger } from '../observability/logger.js';
 import type { TelemetryOptions } from '../observability/telemetry.js';
+import { isDatabaseTimeoutError } from '../postgres/connection-errors.js';
 import type { Database } from '../postgres/database.js';
 import { isDatabaseUnavailableError } from '../postgres/errors.js';
 import { releaseOwnerLeases } from './claim-leases.js';
@@ -242,8 +243,8 @@ export interface IngestRunOptions extends IngestOptions {
  * Ingests a source of atoms and reports what happened: added, duplicates, failed (with
  * reasons), bytes and time per step. Failed items never stop the run; a re-run picks them up
  * and skips everything already stored. The one exception: when the database becomes
- * unreachable the run stops and rejects with `DatabaseUnavailableError` (every later item
- * would fail the same way); what was committed stays committed, atoms always with their
+ * unreachable or stops answering the run stops and rejects with `DatabaseUnavailableError`
+ * or `DatabaseTimeoutError` (every later item would fail the same way); what was committed stays committed, atoms always with their
  * outbox rows. When a run ends (also by `signal`), the claims it still holds are released so
  * a re-run stores those items. A cancelled run's report counts the items that finished; a
  * batch already being written when the signal fired may still commit, and a re-run then
@@ -304,7 +305,10 @@ export async function ingest(
     } else {
       counts.failed++;
       const cause = causeOf(o.error);
-      if (isDatabaseUnavailableError(cause) && fatal === undefined) {
+      if (
+        (isDatabaseUnavailableError(cause) || isDatabaseTimeoutError(cause)) &&
+        fatal === undefined
+      ) {
         fatal = cause;
         controller.abort(cause);
       }

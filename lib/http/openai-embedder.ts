@@ -1,13 +1,6 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import {
-  type Context,
-  context,
-  propagation,
-  SpanKind,
-  SpanStatusCode,
-  trace,
-} from '@opentelemetry/api';
+import { type Context, context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import got, { type Got } from 'got';
 import type { Logger } from 'pino';
 import { lastValueFrom, type MonoTypeOperatorFunction } from 'rxjs';
@@ -33,6 +26,7 @@ import {
 import { policy } from '../operators/policy.js';
 import { type RetryOptions, retry, retryAfterMs } from '../operators/retry.js';
 import { isTimeoutError, timeout } from '../operators/timeout.js';
+import { injectTraceContext } from './trace-context.js';
 
 /**
  * Options of {@link openAIEmbedder}.
@@ -233,7 +227,7 @@ export function openAIEmbedder(options: OpenAIEmbedderOptions): OpenAIEmbedder {
       beforeRequest: [
         (o) => {
           const otel = (o.context as { otel?: Context }).otel ?? context.active();
-          propagation.inject(otel, o.headers);
+          injectTraceContext(otel, o.headers);
         },
       ],
     },

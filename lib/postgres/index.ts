@@ -22,6 +22,15 @@ export {
 } from './check-database-url.js';
 export { ContentHashType, EmbeddingType } from './column-types.js';
 export {
+  DatabaseAuthenticationError,
+  DatabaseDoesNotExistError,
+  DatabaseTimeoutError,
+  type DatabaseTimeoutPhase,
+  isDatabaseAuthenticationError,
+  isDatabaseDoesNotExistError,
+  isDatabaseTimeoutError,
+} from './connection-errors.js';
+export {
   type CreateVectorIndexOptions,
   createVectorIndex,
 } from './create-vector-index.js';
