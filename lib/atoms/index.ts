@@ -61,6 +61,7 @@ export {
   ingestionPipeline,
 } from './ingest.js';
 export type { AtomInput, DuplicateOf, IngestResult } from './ingest-steps.js';
+export { isBadInputError } from './is-bad-input-error.js';
 export {
   AtomRejectedError,
   InvalidContentError,
