@@ -61,6 +61,7 @@ export {
   ingestionPipeline,
 } from './ingest.js';
 export type { AtomInput, DuplicateOf, IngestResult } from './ingest-steps.js';
+export { isBadInputError } from './is-bad-input-error.js';
 export {
   AtomRejectedError,
   InvalidContentError,
@@ -88,6 +89,10 @@ export {
   type PersistedAtom,
   persistAtoms,
 } from './persist-atoms.js';
+export {
+  type PersistWithFallbackResult,
+  persistWithFallback,
+} from './persist-with-fallback.js';
 export {
   type ReciprocalRankFusionOptions,
   reciprocalRankFusion,

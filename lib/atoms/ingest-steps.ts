@@ -12,7 +12,6 @@ import {
 import { contentHash, type HashNormalization } from './hash.js';
 import { isPartialEmbeddingError } from './item-errors.js';
 import { databaseNow, lookupStored } from './lookup-stored.js';
-import { persistAtoms } from './persist-atoms.js';
 import { persistWithFallback } from './persist-with-fallback.js';
 import { validateItem } from './validate-item.js';
 import { validateVectors } from './validate-vector.js';
@@ -360,12 +359,6 @@ export function persistStep(settings: IngestSettings): Step<EmbeddedAtom, Ingest
             for (const r of result.inserted) stored.set(r.hash, { id: r.id, outboxId: r.outboxId });
             instruments(settings.telemetry).atomsAdded.add(result.inserted.length);
             rejected = result.rejected;
-            if (rejected.size > 0) {
-              await releaseQuietly(
-                settings,
-                fresh.filter((a) => rejected.has(a.hash)),
-              );
-            }
           } catch (e) {
             await releaseQuietly(settings, fresh);
             throw e;
@@ -493,31 +486,51 @@ async function storeTakenOver(
     const stored = await lookupStored(db, hashes, since, signal);
     const todo = atoms.filter((a) => !stored.has(a.hash));
     if (todo.length === 0) return out;
-    let vectors: Float32Array[];
+    // as in the embed and persist steps: a bad vector or a refused row fails only its item
+    let vectors: readonly (Float32Array | InvalidEmbeddingError)[];
     try {
-      vectors = await settings.embedder.embed(
-        todo.map((a) => a.content),
-        signal,
-      );
-      validateVectors(vectors, settings.embedder.dimensions, todo.length);
+      vectors = await settings.embedder
+        .embed(
+          todo.map((a) => a.content),
+          signal,
+        )
+        .catch((e: unknown) => {
+          if (isPartialEmbeddingError(e) && e.results.length === todo.length) return e.results;
+          throw e;
+        });
+      if (vectors.length !== todo.length) {
+        validateVectors(vectors, settings.embedder.dimensions, todo.length);
+      }
     } catch (e) {
       for (const a of todo) out.set(a.hash, { error: e });
       return out;
     }
-    const result = await persistAtoms(
+    const embedded: { atom: (typeof todo)[number]; vector: Float32Array }[] = [];
+    todo.forEach((atom, i) => {
+      const v = vectors[i];
+      try {
+        if (isInvalidEmbeddingError(v)) throw v;
+        const [vector] = validateVectors([v], settings.embedder.dimensions, 1);
+        embedded.push({ atom, vector: vector as Float32Array });
+      } catch (e) {
+        out.set(atom.hash, { error: e });
+      }
+    });
+    const result = await persistWithFallback(
       db,
-      todo.map((a, i) => ({
+      embedded.map(({ atom: a, vector }) => ({
         hash: a.hash,
         content: a.content,
         contentType: a.contentType,
         byteSize: a.byteSize,
-        embedding: vectors[i]!,
+        embedding: vector,
         embeddingModel: settings.embedder.model,
         sourceId: a.sourceId ?? null,
         metadata: a.metadata ?? {},
       })),
       { signal },
     );
+    for (const [h, error] of result.rejected) out.set(h, { error });
     instruments(settings.telemetry).atomsAdded.add(result.inserted.length);
     for (const r of result.inserted) {
       run.added.add(r.hash);

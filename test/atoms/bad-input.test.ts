@@ -17,6 +17,7 @@ import {
   isInvalidSourceIdError,
 } from '../../lib/atoms/item-errors.js';
 import { persistWithFallback } from '../../lib/atoms/persist-with-fallback.js';
+import { searchSimilar } from '../../lib/atoms/search-similar.js';
 import { openAIEmbedder } from '../../lib/http/openai-embedder.js';
 import type { Database } from '../../lib/postgres/database.js';
 import { databaseSuite } from '../support/databases.js';
@@ -328,6 +329,21 @@ suite.test(
         message: 'stop',
       },
     );
+  },
+);
+
+suite.test(
+  'searchSimilar with a bad vector for its query fails with that InvalidEmbeddingError',
+  async (t, db) => {
+    const { server, embedder } = await embedderFor(db);
+    t.teardown(() => {
+      embedder.close();
+      return server.close();
+    });
+    const e = await t.throwsAsync(searchSimilar(db, 'BADVEC-nan what is stored', 3, { embedder }));
+    t.true(isInvalidEmbeddingError(e), String(e));
+    t.is((e as { reason?: string }).reason, 'not-finite');
+    t.true(Array.isArray(await searchSimilar(db, 'what is stored', 3, { embedder })));
   },
 );
 

@@ -1,7 +1,13 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { isContentTooLargeError, isInvalidUtf8Error } from '../../lib/atoms/errors.js';
 import {
+  InvalidEmbeddingError,
+  isContentTooLargeError,
+  isInvalidUtf8Error,
+} from '../../lib/atoms/errors.js';
+import { isBadInputError } from '../../lib/atoms/is-bad-input-error.js';
+import {
+  AtomRejectedError,
   type InvalidMetadataError,
   isInvalidContentError,
   isInvalidContentTypeError,
@@ -10,6 +16,7 @@ import {
 } from '../../lib/atoms/item-errors.js';
 import { validateContent } from '../../lib/atoms/validate-content.js';
 import { validateItem } from '../../lib/atoms/validate-item.js';
+import { StepError } from '../../lib/core/errors.js';
 
 const LONE = /\p{Cs}/u;
 
@@ -207,4 +214,31 @@ test('property: validateItem accepts metadata exactly when it survives JSON unch
     { numRuns: 2_000 },
   );
   t.pass();
+});
+
+test('isBadInputError: every validation error, also wrapped in a StepError; not other failures', (t) => {
+  const bad: unknown[] = [
+    { content: ' ' },
+    { content: 'x'.repeat(10) },
+    { content: 'a\u0000' },
+    { content: 1 },
+    { content: 'x', sourceId: 1 },
+    { content: 'x', contentType: 1 },
+    { content: 'x', metadata: { n: 1n } },
+  ].map((input) => {
+    try {
+      validateItem(input, { maxContentBytes: 5 });
+    } catch (e) {
+      return e;
+    }
+    return undefined;
+  });
+  for (const e of bad) {
+    t.true(isBadInputError(e), String(e));
+    t.true(isBadInputError(new StepError('p', 'hash', 'c', e)));
+  }
+  t.true(isBadInputError(new AtomRejectedError('ab'.repeat(32), '54000', 'index row too big')));
+  t.false(isBadInputError(new InvalidEmbeddingError(0, 'not-finite', 'NaN')));
+  t.false(isBadInputError(new Error('boom')));
+  t.false(isBadInputError(undefined));
 });
