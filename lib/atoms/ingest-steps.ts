@@ -130,11 +130,13 @@ export interface IngestRunState {
   /** Hashes this run has stored. */
   readonly added: Set<string>;
   /** Content another owner held when this run met it, waiting in the confirm step. */
-  readonly pending: Map<string, PreparedAtom>;
+  readonly pending: Map<string, { atom: PreparedAtom; waiters: number }>;
   /** The database clock when the run started (before its first insert). */
   startedAt: Promise<string> | undefined;
   /** Items that found their content claimed by another live owner. */
   claimWaits: number;
+  /** Stream signals already watched (see `dedupeStep`). */
+  readonly watched: WeakSet<AbortSignal>;
 }
 
 /** A fresh run state. @internal */
@@ -145,6 +147,7 @@ export function newRunState(): IngestRunState {
     pending: new Map(),
     startedAt: undefined,
     claimWaits: 0,
+    watched: new WeakSet(),
   };
 }
 
@@ -191,6 +194,21 @@ export function dedupeStep(settings: IngestSettings): Step<PreparedAtom, Checked
     'dedupe',
     (atoms: PreparedAtom[], ctx) =>
       timed(settings, 'dedupe', async () => {
+        // A cancelled stream may leave leased items between steps, where no step sees them
+        // fail: free what the run holds when its stream's signal aborts.
+        const streamSignal = ctx.items[0]?.signal;
+        if (streamSignal && !run.watched.has(streamSignal)) {
+          run.watched.add(streamSignal);
+          streamSignal.addEventListener(
+            'abort',
+            () => {
+              const held = [...run.inFlight];
+              run.inFlight.clear();
+              void releaseLeases(db, held, owner).catch(() => undefined);
+            },
+            { once: true },
+          );
+        }
         const decided = new Map<string, DuplicateOf | undefined>();
         const mine: string[] = [];
         // Synchronously, before any await, so concurrent batches of the run see each other.
@@ -238,7 +256,11 @@ export function dedupeStep(settings: IngestSettings): Step<PreparedAtom, Checked
           const duplicateOf = first ? decided.get(a.hash) : 'batch';
           if (duplicateOf === 'claimed') {
             run.claimWaits++;
-            if (settings.claimedWaitMs > 0) run.pending.set(a.hash, a);
+            if (settings.claimedWaitMs > 0) {
+              const entry = run.pending.get(a.hash);
+              if (entry) entry.waiters++;
+              else run.pending.set(a.hash, { atom: a, waiters: 1 });
+            }
           }
           return { ...a, duplicateOf };
         });
@@ -447,7 +469,11 @@ export function confirmClaimedStep(settings: IngestSettings): Step<IngestResult,
             pause = Math.min(pause * 2, 500);
           }
         } finally {
-          for (const r of results) if (r.duplicateOf === 'claimed') run.pending.delete(r.hash);
+          for (const r of results) {
+            if (r.duplicateOf !== 'claimed') continue;
+            const entry = run.pending.get(r.hash);
+            if (entry && --entry.waiters <= 0) run.pending.delete(r.hash);
+          }
         }
         const waitedMs = Date.now() - started;
         const reported = new Set<string>();
@@ -455,7 +481,9 @@ export function confirmClaimedStep(settings: IngestSettings): Step<IngestResult,
           if (r.duplicateOf !== 'claimed') return r;
           if (waiting.has(r.hash)) return itemFailure(new ClaimedElsewhereError(r.hash, waitedMs));
           const own = taken.get(r.hash);
-          if (own === undefined) return r;
+          // stored by its holder, or by another batch of this run that took it over
+          if (own === undefined)
+            return run.added.has(r.hash) ? { ...r, duplicateOf: 'batch' as const } : r;
           if ('error' in own) return itemFailure(own.error);
           // the same content twice in this batch: the first item stored it
           if (reported.has(r.hash)) return { ...r, duplicateOf: 'batch' as const };
@@ -478,7 +506,7 @@ async function storeTakenOver(
 ): Promise<Map<string, IngestResult | { error: unknown }>> {
   const { db, run, owner } = settings;
   const out = new Map<string, IngestResult | { error: unknown }>();
-  const atoms = hashes.map((h) => run.pending.get(h)).filter((a) => a !== undefined);
+  const atoms = hashes.map((h) => run.pending.get(h)?.atom).filter((a) => a !== undefined);
   try {
     run.startedAt ??= databaseNow(db, signal);
     const since = await run.startedAt;
