@@ -94,6 +94,7 @@ export {
   persistWithFallback,
 } from './persist-with-fallback.js';
 export {
+  type FusedRank,
   type ReciprocalRankFusionOptions,
   reciprocalRankFusion,
 } from './reciprocal-rank-fusion.js';
