@@ -17,6 +17,7 @@ import {
   type ScenarioResult,
   toMarkdown,
 } from './harness.js';
+import { chunking } from './scenarios/chunking.js';
 import { dedupe } from './scenarios/dedupe.js';
 import { ensembleScenario } from './scenarios/ensemble.js';
 import { frameworkCost } from './scenarios/framework-cost.js';
@@ -24,6 +25,7 @@ import { ingestion } from './scenarios/ingestion.js';
 import { logging } from './scenarios/logging.js';
 import { memory } from './scenarios/memory.js';
 import { peers } from './scenarios/peers.js';
+import { relevance } from './scenarios/relevance.js';
 import { resilience } from './scenarios/resilience.js';
 import { tracing } from './scenarios/tracing.js';
 import { ensureLocalPostgres } from './support/local-postgres.js';
@@ -38,6 +40,8 @@ const scenarios: Record<string, Scenario> = {
   resilience,
   peers,
   ensemble: ensembleScenario,
+  relevance,
+  chunking,
 };
 
 const args = process.argv.slice(2);

@@ -62,6 +62,22 @@ export {
 } from './ingest.js';
 export type { AtomInput, DuplicateOf, IngestResult } from './ingest-steps.js';
 export {
+  AtomRejectedError,
+  InvalidContentError,
+  InvalidContentTypeError,
+  type InvalidFieldReason,
+  InvalidMetadataError,
+  type InvalidMetadataReason,
+  InvalidSourceIdError,
+  isAtomRejectedError,
+  isInvalidContentError,
+  isInvalidContentTypeError,
+  isInvalidMetadataError,
+  isInvalidSourceIdError,
+  isPartialEmbeddingError,
+  PartialEmbeddingError,
+} from './item-errors.js';
+export {
   LOCAL_EMBEDDER_MODEL,
   type LocalEmbedderOptions,
   localEmbedder,
@@ -72,6 +88,10 @@ export {
   type PersistedAtom,
   persistAtoms,
 } from './persist-atoms.js';
+export {
+  type ReciprocalRankFusionOptions,
+  reciprocalRankFusion,
+} from './reciprocal-rank-fusion.js';
 export { releaseClaims } from './release-claims.js';
 export { releaseOwnerClaims } from './release-owner-claims.js';
 export {
@@ -82,10 +102,13 @@ export {
   Outbox,
   type OutboxEntity,
 } from './schema.js';
+export type { SearchFilter } from './search-filter.js';
 export {
+  type SearchMode,
   type SearchSimilarOptions,
   type SimilarAtom,
   searchSimilar,
+  type TextMatch,
 } from './search-similar.js';
 export type { NewAtom, StoreOptions } from './store.js';
 export {
@@ -94,4 +117,5 @@ export {
   type ValidContent,
   validateContent,
 } from './validate-content.js';
+export { type ValidateItemOptions, type ValidItem, validateItem } from './validate-item.js';
 export { validateVectors } from './validate-vector.js';
