@@ -27,6 +27,8 @@ export default {
   nodeArguments: ['--import=tsx'],
   workerThreads: false,
   files: ['test/**/*.test.ts'],
-  timeout: '2m',
+  // ava's timeout is per file without progress: a guard against a hang, not a speed check. At a
+  // load of 30 on 2 cores one PGlite-backed test of a file can run alone for over 2 minutes.
+  timeout: '5m',
   sortTestFiles: (a, b) => rank(a) - rank(b) || a.localeCompare(b, [], { numeric: true }),
 };

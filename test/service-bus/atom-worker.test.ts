@@ -156,11 +156,12 @@ suite.serial(
     await w.stop();
     const dead = new Map(peer.deadLetters(queue).map((m) => [m.messageId, m]));
     t.is(dead.get('not-json')?.deadLetterReason, 'DecodeFailed');
-    t.is(dead.get('empty')?.deadLetterReason, 'MaxDeliveryCountExceeded');
-    t.regex(dead.get('empty')?.deadLetterDescription ?? '', /failed 3 deliveries.*empty/i);
-    // Messages in = stored + dead-lettered; the empty one failed on each of its 3 deliveries.
+    // empty content is bad input (a permanent error): dead-lettered on its first delivery
+    t.like(dead.get('empty'), { deadLetterReason: 'EMPTY_CONTENT', deliveryCount: 0 });
+    t.regex(dead.get('empty')?.deadLetterDescription ?? '', /empty/i);
+    // Messages in = stored + dead-lettered; the empty one failed once.
     t.is(counts.added, good.length);
-    t.is(counts.failed, 3);
+    t.is(counts.failed, 1);
     t.is(
       (
         await storedHashes(
