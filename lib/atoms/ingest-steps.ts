@@ -1,15 +1,20 @@
 import { sleep } from '../core/abort.js';
-import { batchStep, itemFailure, type Step, step } from '../core/step.js';
+import { batchStep, type ItemFailure, itemFailure, type Step, step } from '../core/step.js';
 import { instruments, type TelemetryOptions } from '../observability/telemetry.js';
 import type { Database } from '../postgres/database.js';
 import { claimHashes } from './claim-hashes.js';
 import type { Embedder } from './embedder.js';
-import { ClaimedElsewhereError } from './errors.js';
+import {
+  ClaimedElsewhereError,
+  type InvalidEmbeddingError,
+  isInvalidEmbeddingError,
+} from './errors.js';
 import { findExistingHashes } from './find-existing-hashes.js';
 import { contentHash, type HashNormalization } from './hash.js';
-import { persistAtoms } from './persist-atoms.js';
+import { isPartialEmbeddingError } from './item-errors.js';
+import { persistWithFallback } from './persist-with-fallback.js';
 import { releaseClaims } from './release-claims.js';
-import { validateContent } from './validate-content.js';
+import { validateItem } from './validate-item.js';
 import { validateVectors } from './validate-vector.js';
 
 /**
@@ -116,25 +121,22 @@ function timed<T>(settings: IngestSettings, name: string, work: () => Promise<T>
 }
 
 /**
- * Step 1: validate the content (empty, too large, invalid UTF-8) and hash it.
+ * Step 1: validate every field of the input (`validateItem`) and hash the content.
  * @internal
  */
 export function prepareStep(settings: IngestSettings): Step<AtomInput, PreparedAtom> {
   return step('hash', (input: AtomInput) => {
     const start = settings.onStepTime ? performance.now() : 0;
-    if (typeof input !== 'object' || input === null) {
-      throw new TypeError('an atom input must be an object with a content field');
-    }
-    const { text, byteSize } = validateContent(input.content, {
-      maxBytes: settings.maxContentBytes,
-    });
+    // every field is checked here, so a field the database cannot store fails this item
+    // alone instead of the persist batch it would join
+    const item = validateItem(input, { maxContentBytes: settings.maxContentBytes });
     const prepared: PreparedAtom = {
-      hash: contentHash(text, { normalize: settings.normalize }),
-      content: text,
-      contentType: input.contentType ?? 'text/plain',
-      byteSize,
-      sourceId: input.sourceId,
-      metadata: input.metadata,
+      hash: contentHash(item.text, { normalize: settings.normalize }),
+      content: item.text,
+      contentType: item.contentType,
+      byteSize: item.byteSize,
+      sourceId: item.sourceId,
+      metadata: item.metadata,
     };
     settings.onStepTime?.('hash', performance.now() - start);
     return prepared;
@@ -203,15 +205,20 @@ export function embedStep(settings: IngestSettings): Step<CheckedAtom, EmbeddedA
       timed(settings, 'embed', async () => {
         const fresh = atoms.filter((a) => a.duplicateOf === undefined);
         if (fresh.length === 0) return atoms.map((a) => ({ ...a, embedding: null }));
-        let vectors: Float32Array[];
+        let vectors: readonly (Float32Array | InvalidEmbeddingError)[];
         try {
           vectors = await embedder.embed(
             fresh.map((a) => a.content),
             ctx.signal,
           );
         } catch (e) {
-          await releaseQuietly(settings, fresh);
-          throw e;
+          // some inputs got no usable vector: those items fail, the others go on
+          if (isPartialEmbeddingError(e) && e.results.length === fresh.length) {
+            vectors = e.results;
+          } else {
+            await releaseQuietly(settings, fresh);
+            throw e;
+          }
         }
         // a wrong count fails the batch; a bad vector fails only its own item
         if (vectors.length !== fresh.length) {
@@ -221,7 +228,12 @@ export function embedStep(settings: IngestSettings): Step<CheckedAtom, EmbeddedA
         const byHash = new Map<string, Float32Array | unknown>();
         const rejected: CheckedAtom[] = [];
         fresh.forEach((a, i) => {
-          const v = vectors[i] as Float32Array;
+          const v = vectors[i];
+          if (isInvalidEmbeddingError(v)) {
+            byHash.set(a.hash, v);
+            rejected.push(a);
+            return;
+          }
           try {
             validateVectors([v], embedder.dimensions, 1);
             byHash.set(a.hash, v);
@@ -255,7 +267,8 @@ export function embedStep(settings: IngestSettings): Step<CheckedAtom, EmbeddedA
 
 /**
  * Step 4, per batch: write the new atoms and their outbox rows in one transaction
- * (`ON CONFLICT DO NOTHING`), release the claims.
+ * (`ON CONFLICT DO NOTHING`), release the claims. A row the database refuses fails only its
+ * own item (`persistWithFallback`).
  * @internal
  */
 export function persistStep(settings: IngestSettings): Step<EmbeddedAtom, IngestResult> {
@@ -265,9 +278,11 @@ export function persistStep(settings: IngestSettings): Step<EmbeddedAtom, Ingest
       timed(settings, 'persist', async () => {
         const fresh = atoms.filter((a) => a.duplicateOf === undefined);
         const stored = new Map<string, { id: string; outboxId: string }>();
+        let rejected: ReadonlyMap<string, Error> = new Map();
         if (fresh.length > 0) {
           try {
-            const result = await persistAtoms(
+            // a row the database refuses fails only its own item (the batch is bisected)
+            const result = await persistWithFallback(
               settings.db,
               fresh.map((a) => ({
                 hash: a.hash,
@@ -283,12 +298,21 @@ export function persistStep(settings: IngestSettings): Step<EmbeddedAtom, Ingest
             );
             for (const r of result.inserted) stored.set(r.hash, { id: r.id, outboxId: r.outboxId });
             instruments(settings.telemetry).atomsAdded.add(result.inserted.length);
+            rejected = result.rejected;
+            if (rejected.size > 0) {
+              await releaseQuietly(
+                settings,
+                fresh.filter((a) => rejected.has(a.hash)),
+              );
+            }
           } catch (e) {
             await releaseQuietly(settings, fresh);
             throw e;
           }
         }
-        return atoms.map((a): IngestResult => {
+        return atoms.map((a): IngestResult | ItemFailure => {
+          const refused = a.duplicateOf === undefined ? rejected.get(a.hash) : undefined;
+          if (refused) return itemFailure(refused);
           const base = {
             hash: a.hash,
             byteSize: a.byteSize,

@@ -9,6 +9,7 @@ import {
   withTransaction,
 } from '../postgres/database.js';
 import type { Embedder } from './embedder.js';
+import { isPartialEmbeddingError } from './item-errors.js';
 import { validateVectors } from './validate-vector.js';
 
 /**
@@ -111,7 +112,10 @@ export async function searchSimilar(
     const { embedder } = options;
     if (!embedder) throw new TypeError('searchSimilar: a text query needs options.embedder');
     const ac = signal ? undefined : new AbortController();
-    const embedded = await embedder.embed([query], signal ?? ac!.signal);
+    const embedded = await embedder.embed([query], signal ?? ac!.signal).catch((e: unknown) => {
+      // one input: its own InvalidEmbeddingError says more than "1 of 1 inputs failed"
+      throw isPartialEmbeddingError(e) && e.results.length === 1 ? e.results[0] : e;
+    });
     [vector] = validateVectors(embedded, dims, 1) as [Float32Array];
   } else {
     [vector] = validateVectors([query], dims, 1) as [Float32Array];

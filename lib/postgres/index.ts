@@ -15,6 +15,11 @@
  * @module
  */
 
+export {
+  InvalidDatabaseUrlError,
+  type InvalidDatabaseUrlReason,
+  isInvalidDatabaseUrlError,
+} from './check-database-url.js';
 export { ContentHashType, EmbeddingType } from './column-types.js';
 export {
   DatabaseAuthenticationError,

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { atomEntities } from '../atoms/schema.js';
 import { LogEvents, logEvent } from '../observability/log-events.js';
 import { silentLogger } from '../observability/logger.js';
+import { checkDatabaseUrl } from './check-database-url.js';
 import { bindVectorStorage } from './column-types.js';
 import {
   type Database,
@@ -135,6 +136,7 @@ export async function openDatabase(options: string | OpenDatabaseOptions = {}): 
   const logger = opts.logger ?? silentLogger();
 
   const url = opts.url ?? (opts.dataDir === undefined ? process.env.DATABASE_URL : undefined);
+  if (url) checkDatabaseUrl(url, opts.url !== undefined ? 'url' : 'DATABASE_URL');
   const backend = url ? 'postgres' : 'pglite';
   const entities = [...atomEntities, SchemaMigration, ...(opts.entities ?? [])];
   const { MikroORM: ORM } = await import('@mikro-orm/postgresql');
