@@ -54,6 +54,7 @@ if (!resolved.some((u) => u.includes('/dist/index.js')))
 const probes = {
   '@hartonomous/pipelines': 'pipeline',
   '@hartonomous/pipelines/atoms': 'ingest',
+  '@hartonomous/pipelines/documents': 'ingestDocuments',
   '@hartonomous/pipelines/postgres': 'openDatabase',
   '@hartonomous/pipelines/inference': 'ensemble',
   '@hartonomous/pipelines/outbox': 'outboxRelay',
@@ -63,6 +64,7 @@ const probes = {
   '@hartonomous/pipelines/config': 'loadConfig',
   '@hartonomous/pipelines/rollout': 'rollout',
   '@hartonomous/pipelines/testing': 'memoryPublisher',
+  '@hartonomous/pipelines/chunking': 'markdownChunker',
 };
 const missingSubpaths = Object.keys(pkg.exports).filter(
   (k) => k !== './package.json' && !(`@hartonomous/pipelines${k.slice(1)}` in probes),

@@ -3,9 +3,11 @@
  * from an async generator through three trivial async steps at concurrency 16, with no warm-up,
  * then prints the process's peak RSS (the kernel's high-water mark) as JSON.
  *
- *   memory-child.ts <pipeline|rxjs|loop> <N>
+ *   memory-child.ts <pipeline|rxjs|loop|array> <N>
  *
  * `loop` is the floor: a sequential `for await` loop doing the same three awaits, no framework.
+ * `array` materialises first (every item read into an array, as code that loads a whole result
+ * set before processing it does), then runs the same three awaits over the array.
  */
 import { pipeline, step } from '@hartonomous/pipelines';
 import { count, from, lastValueFrom, mergeMap } from 'rxjs';
@@ -38,6 +40,14 @@ if (mode === 'pipeline') {
 } else if (mode === 'loop') {
   done = 0;
   for await (const item of source(n)) {
+    await s3(await s2(await s1(item)));
+    done++;
+  }
+} else if (mode === 'array') {
+  const all: Item[] = [];
+  for await (const item of source(n)) all.push(item);
+  done = 0;
+  for (const item of all) {
     await s3(await s2(await s1(item)));
     done++;
   }

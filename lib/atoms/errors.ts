@@ -23,6 +23,10 @@ import { errorGuard, PipelineError } from '../core/errors.js';
  */
 export class EmptyContentError extends PipelineError {
   readonly code = 'EMPTY_CONTENT' as const;
+  /** Bad input: retrying cannot succeed (a Service Bus worker dead-letters its message at once). */
+  get permanent(): true {
+    return true;
+  }
   /** @param byteSize - the content's size in bytes (0, or only whitespace) */
   constructor(readonly byteSize: number = 0) {
     super(byteSize === 0 ? 'content is empty' : `content is only whitespace (${byteSize} bytes)`);
@@ -58,6 +62,10 @@ export const isEmptyContentError: (e: unknown) => e is EmptyContentError =
  */
 export class ContentTooLargeError extends PipelineError {
   readonly code = 'CONTENT_TOO_LARGE' as const;
+  /** Bad input: retrying cannot succeed (a Service Bus worker dead-letters its message at once). */
+  get permanent(): true {
+    return true;
+  }
   /**
    * @param bytes - the content's size in bytes
    * @param limit - the largest size allowed
@@ -100,6 +108,10 @@ export const isContentTooLargeError: (e: unknown) => e is ContentTooLargeError =
  */
 export class InvalidUtf8Error extends PipelineError {
   readonly code = 'INVALID_UTF8' as const;
+  /** Bad input: retrying cannot succeed (a Service Bus worker dead-letters its message at once). */
+  get permanent(): true {
+    return true;
+  }
   /**
    * @param byteLength - size of the rejected input (bytes, or UTF-16 units for a string)
    * @param detail - what was wrong

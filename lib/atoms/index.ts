@@ -88,6 +88,10 @@ export {
   type PersistedAtom,
   persistAtoms,
 } from './persist-atoms.js';
+export {
+  type ReciprocalRankFusionOptions,
+  reciprocalRankFusion,
+} from './reciprocal-rank-fusion.js';
 export { releaseClaims } from './release-claims.js';
 export { releaseOwnerClaims } from './release-owner-claims.js';
 export {
@@ -98,10 +102,13 @@ export {
   Outbox,
   type OutboxEntity,
 } from './schema.js';
+export type { SearchFilter } from './search-filter.js';
 export {
+  type SearchMode,
   type SearchSimilarOptions,
   type SimilarAtom,
   searchSimilar,
+  type TextMatch,
 } from './search-similar.js';
 export type { NewAtom, StoreOptions } from './store.js';
 export {

@@ -72,7 +72,8 @@ export const ATOM_CREATED_EVENT = 'atom.created';
  * never as text.
  *
  * The outbox row: `event_type` `'atom.created'`, `aggregate_key` the content hash (per-key
- * ordering), `message_id` `'atom.created:<hash>'` (stable, so consumers can deduplicate),
+ * ordering), `message_id` `'atom.created:<hash>'` (stable, so consumers can deduplicate; an
+ * atom created again after a document cleanup deleted it gets `'atom.created:<hash>:<id>'`),
  * `payload` `{atomId, contentHash, contentType, byteSize, embeddingModel, embeddingDims,
  * sourceId, metadata, createdAt}`, and the atom's `traceparent`/`tracestate` (default: the
  * active OpenTelemetry context when called).
@@ -228,7 +229,10 @@ events AS (
            'contentType', i.content_type, 'byteSize', i.byte_size,
            'embeddingModel', i.embedding_model, 'embeddingDims', i.embedding_dims,
            'sourceId', i.source_id, 'metadata', i.metadata, 'createdAt', i.created_at),
-         '${ATOM_CREATED_EVENT}:' || encode(i.content_hash, 'hex'),
+         '${ATOM_CREATED_EVENT}:' || encode(i.content_hash, 'hex') || CASE WHEN EXISTS (
+           SELECT 1 FROM ${qschema}.outbox o
+           WHERE o.message_id = '${ATOM_CREATED_EVENT}:' || encode(i.content_hash, 'hex')
+         ) THEN ':' || i.id::text ELSE '' END,
          input.traceparent, input.tracestate
   FROM inserted i JOIN input ON input.content_hash = i.content_hash
   ORDER BY input.ord

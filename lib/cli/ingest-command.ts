@@ -70,9 +70,9 @@ export async function ingestCommand(
   for (const m of missing) io.stderr.write(`warning: ${m.message} (skipped)\n`);
   const { db, location } = await openCliDatabase(options, io, { migrate: true, mustExist: false });
   addReadinessCheck(io, 'database', (signal) => pingDatabase(db, signal));
-  let embedding: ReturnType<typeof makeEmbedder> | undefined;
+  let embedding: Awaited<ReturnType<typeof makeEmbedder>> | undefined;
   try {
-    embedding = makeEmbedder(options, db.embeddingDimensions, io);
+    embedding = await makeEmbedder(options, db.embeddingDimensions, io);
     const { atoms, tally } = readAtoms(files, {
       split: options.split,
       ...(options.maxBytes !== undefined

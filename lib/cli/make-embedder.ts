@@ -1,6 +1,5 @@
 import type { Embedder } from '../atoms/embedder.js';
 import { localEmbedder } from '../atoms/local-embedder.js';
-import { openAIEmbedder } from '../http/openai-embedder.js';
 import type { CliIo } from './cli-io.js';
 import type { CliOptions } from './parse-command-line.js';
 
@@ -12,17 +11,21 @@ import type { CliOptions } from './parse-command-line.js';
  * @param options - the parsed options (`embedder`, `embedUrl`, `embedModel`)
  * @param dimensions - the database's embedding dimensions
  * @param io - the environment
+ * The HTTP client is imported only when asked for: `search` with the local embedder loads
+ * neither got nor RxJS.
+ *
  * @returns the embedder and a `close()` releasing its sockets
  * @internal
  */
-export function makeEmbedder(
+export async function makeEmbedder(
   options: CliOptions,
   dimensions: number,
   io: CliIo,
-): { embedder: Embedder; close(): void } {
+): Promise<{ embedder: Embedder; close(): void }> {
   if (options.embedder === 'local') {
     return { embedder: localEmbedder(dimensions), close: () => undefined };
   }
+  const { openAIEmbedder } = await import('../http/openai-embedder.js');
   const embedder = openAIEmbedder({
     baseUrl: options.embedUrl ?? io.env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1',
     model: options.embedModel ?? '',

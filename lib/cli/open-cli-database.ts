@@ -39,6 +39,8 @@ export async function openCliDatabase(
   const url = options.db ?? (options.dataDir === undefined ? envUrl : undefined);
   const common = {
     migrate: mode.migrate,
+    // no command uses MikroORM: on PGlite it is not even loaded (about a second of start-up)
+    orm: false,
     ...(options.schema !== undefined ? { schema: options.schema } : {}),
     ...(options.dimensions !== undefined ? { dimensions: options.dimensions } : {}),
     ...(io.signal ? { signal: io.signal } : {}),

@@ -1,4 +1,4 @@
-import { isConfigError, loadConfig } from '../config/load-config.js';
+import type { loadConfig } from '../config/load-config.js';
 import type { ReadinessCheck } from '../observability/operations-server.js';
 import type { CliIo } from './cli-io.js';
 import type { CommandName } from './parse-command-line.js';
@@ -33,6 +33,8 @@ export async function withOperations(
   run: () => Promise<number>,
 ): Promise<number> {
   if (!LONG_RUNNING.has(command)) return run();
+  // loaded here, not at the top: short commands (search, stats) do not pay for the config schema
+  const { isConfigError, loadConfig } = await import('../config/load-config.js');
   let port: number | undefined;
   let loaded: ReturnType<typeof loadConfig>;
   try {

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import type { SearchMode } from '../atoms/search-similar.js';
 import { closestMatch } from './closest-match.js';
 import { checkDatabaseUrl, UsageError } from './errors.js';
 
@@ -6,10 +7,27 @@ import { checkDatabaseUrl, UsageError } from './errors.js';
  * The commands of the `hartonomous` command line.
  * @internal
  */
-export type CommandName = 'ingest' | 'search' | 'stats' | 'migrate' | 'config';
+export type CommandName =
+  | 'ingest'
+  | 'sync'
+  | 'delete'
+  | 'export'
+  | 'search'
+  | 'stats'
+  | 'migrate'
+  | 'config';
 
 /** The commands, in the order the usage lists them. @internal */
-export const COMMANDS: readonly CommandName[] = ['ingest', 'search', 'stats', 'migrate', 'config'];
+export const COMMANDS: readonly CommandName[] = [
+  'ingest',
+  'sync',
+  'delete',
+  'export',
+  'search',
+  'stats',
+  'migrate',
+  'config',
+];
 
 /**
  * How files are cut into atoms: runs of non-blank lines, every non-blank line, or whole files.
@@ -47,7 +65,9 @@ export interface OptionSpec {
 }
 
 const DB_COMMANDS: readonly CommandName[] = COMMANDS;
-const EMBED_COMMANDS: readonly CommandName[] = ['ingest', 'search'];
+const EMBED_COMMANDS: readonly CommandName[] = ['ingest', 'sync', 'search'];
+/** Commands that read files and folders. */
+const FILE_COMMANDS: readonly CommandName[] = ['ingest', 'sync'];
 
 /**
  * Every option, keyed by its long name.
@@ -102,47 +122,65 @@ export const OPTION_SPECS = {
     type: 'string',
     value: '<n>',
     help: 'embedding dimensions; fixed when the database is created (default: the stored value, else 384)',
-    commands: ['ingest', 'search', 'migrate'],
+    commands: ['ingest', 'sync', 'search', 'migrate'],
     integer: { min: 1, max: 16_000 },
   },
   include: {
     type: 'string',
     value: '<glob>',
     help: "in folders, read only files matching this glob (repeatable; a glob without '/' matches at any depth) (default: files with a text extension)",
-    commands: ['ingest'],
+    commands: FILE_COMMANDS,
     multiple: true,
   },
   exclude: {
     type: 'string',
     value: '<glob>',
     help: 'in folders, skip files and folders matching this glob (repeatable)',
-    commands: ['ingest'],
+    commands: FILE_COMMANDS,
     multiple: true,
   },
   'no-gitignore': {
     type: 'boolean',
     help: 'read files that .gitignore files ignore (default: honour every .gitignore, nested ones and ! negations included)',
-    commands: ['ingest'],
+    commands: FILE_COMMANDS,
   },
   'max-bytes': {
     type: 'string',
     value: '<size>',
     help: 'largest atom in bytes, e.g. 4MiB; a larger piece fails as ContentTooLargeError (default: 1MiB)',
-    commands: ['ingest'],
+    commands: FILE_COMMANDS,
     bytes: { min: 1, max: 1024 * 1024 * 1024 },
   },
   'batch-size': {
     type: 'string',
     value: '<n>',
     help: 'items per dedupe, embed and persist batch (default: 256)',
-    commands: ['ingest'],
+    commands: FILE_COMMANDS,
     integer: { min: 1, max: 100_000 },
   },
   quiet: {
     type: 'boolean',
     short: 'q',
     help: 'no progress on stderr',
-    commands: ['ingest'],
+    commands: ['ingest', 'sync', 'export'],
+  },
+  collection: {
+    type: 'string',
+    value: '<name>',
+    help: 'the collection (namespace) of the documents; required by sync and delete (export: all atoms without it)',
+    commands: ['sync', 'delete', 'export'],
+  },
+  cleanup: {
+    type: 'string',
+    value: '<mode>',
+    help: "none, incremental (delete the old chunks of changed documents) or full (also delete the collection's documents the folder no longer has) (default: incremental)",
+    commands: ['sync'],
+    choices: ['none', 'incremental', 'full'],
+  },
+  vectors: {
+    type: 'boolean',
+    help: 'include each atom\'s embedding as base64 float32 (little-endian) in "vector"',
+    commands: ['export'],
   },
   k: {
     type: 'string',
@@ -151,6 +189,26 @@ export const OPTION_SPECS = {
     help: 'how many atoms to show (default: 5)',
     commands: ['search'],
     integer: { min: 1, max: 10_000 },
+  },
+  mode: {
+    type: 'string',
+    value: '<mode>',
+    help: 'vector (embedding similarity), text (full-text search) or hybrid (both, fused by reciprocal rank) (default: vector)',
+    commands: ['search'],
+    choices: ['vector', 'text', 'hybrid'],
+  },
+  filter: {
+    type: 'string',
+    value: '<key=value>',
+    help: 'only atoms whose metadata has this key and value (repeatable; a value that reads as JSON, like 2 or true, is matched as such)',
+    commands: ['search'],
+    multiple: true,
+  },
+  'content-type': {
+    type: 'string',
+    value: '<type>',
+    help: 'only atoms of this content type, e.g. text/markdown',
+    commands: ['search'],
   },
   json: {
     type: 'boolean',
@@ -199,6 +257,13 @@ export interface CliOptions {
   readonly maxBytes?: number;
   readonly quiet: boolean;
   readonly k: number;
+  readonly collection?: string;
+  readonly cleanup: 'none' | 'incremental' | 'full';
+  readonly vectors: boolean;
+  readonly mode: SearchMode;
+  /** The `--filter key=value` pairs as one metadata object. */
+  readonly filter?: Readonly<Record<string, unknown>>;
+  readonly contentType?: string;
   readonly json: boolean;
   readonly verbose: boolean;
 }
@@ -390,12 +455,48 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
     maxBytes: byteSize('max-bytes'),
     quiet: values.has('quiet'),
     k: integer('k') ?? 5,
+    collection: nonEmpty('collection'),
+    cleanup: choice<'none' | 'incremental' | 'full'>('cleanup', 'incremental'),
+    vectors: values.has('vectors'),
+    mode: choice<SearchMode>('mode', 'vector'),
+    filter: metadataFilter(lists.get('filter'), command),
+    contentType: nonEmpty('content-type'),
     json: values.has('json'),
     verbose: values.has('verbose'),
   };
+  if ((command === 'sync' || command === 'delete') && options.collection === undefined) {
+    throw new UsageError(`${command} needs --collection <name>`, command);
+  }
   checkDatabaseOptions(options, command);
   checkEmbedderOptions(options, command);
   return { kind: 'command', command, positionals, options };
+}
+
+/**
+ * `--filter key=value` pairs as a metadata object: the value is read as JSON when it is valid
+ * JSON (`n=2` is the number 2, `ok=true` a boolean, `tags=["a"]` an array), else as a string.
+ */
+function metadataFilter(
+  pairs: readonly string[] | undefined,
+  command: string,
+): Record<string, unknown> | undefined {
+  if (!pairs || pairs.length === 0) return undefined;
+  const filter: Record<string, unknown> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) {
+      throw new UsageError(`--filter must be key=value, got '${pair}'`, command);
+    }
+    const raw = pair.slice(eq + 1);
+    let value: unknown = raw;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      // a plain string
+    }
+    filter[pair.slice(0, eq)] = value;
+  }
+  return filter;
 }
 
 function commandOf(word: string): CommandName | 'help' {

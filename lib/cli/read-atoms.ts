@@ -3,6 +3,7 @@ import type { AtomInput } from '../atoms/ingest-steps.js';
 import { contentTypeOf, type TextFile } from './find-text-files.js';
 import { formatBytes } from './format.js';
 import type { SplitMode } from './parse-command-line.js';
+import { isJsonlFile, readJsonl } from './read-jsonl.js';
 import { splitText } from './split-text.js';
 
 /** Files larger than this are skipped rather than read into memory (64 MiB). @internal */
@@ -37,7 +38,9 @@ export interface ReadTally {
 /**
  * Reads files lazily (one at a time, as the pipeline asks for more) and yields their pieces as
  * atoms with `sourceId` `<file>:<line>` (`<file>` with `split: 'file'`) and a content type by
- * extension. Binary files (a NUL byte, or not UTF-8) are skipped and recorded, never failed.
+ * extension. A `.jsonl`/`.ndjson` file is read as the JSON Lines `export` writes: one atom per
+ * record (`content`, `contentType`, `sourceId`, `metadata`); a malformed line is skipped and
+ * recorded as `<file>:<line>` with the reason. Binary files (a NUL byte, or not UTF-8) are skipped and recorded, never failed.
  *
  * @param files - the files, from `findTextFiles`
  * @param options - `split`: how files are cut into atoms; `maxFileBytes`: larger files are
@@ -61,7 +64,27 @@ export function readAtoms(
     let before = 0;
     for (const file of files) {
       const text = await readText(file, tally, maxFileBytes);
-      if (text !== undefined) {
+      if (text !== undefined && isJsonlFile(file.path)) {
+        // JSON Lines (the format `export` writes): one atom per record
+        let any = false;
+        for (const entry of readJsonl(text)) {
+          if ('error' in entry) {
+            tally.skipped.push({ file: `${file.name}:${entry.line}`, reason: entry.error });
+            continue;
+          }
+          if (!any) tally.files++;
+          any = true;
+          tally.consumedAt.push(before + file.size);
+          const r = entry.record;
+          yield {
+            content: r.content,
+            contentType: r.contentType ?? 'text/plain',
+            sourceId: r.sourceId ?? `${file.name}:${entry.line}`,
+            ...(r.metadata ? { metadata: r.metadata } : {}),
+          };
+        }
+        if (!any) tally.skipped.push({ file: file.name, reason: 'empty' });
+      } else if (text !== undefined) {
         let any = false;
         const contentType = contentTypeOf(file.path);
         for (const piece of splitText(text, split)) {

@@ -21,6 +21,9 @@ type CommandFunction = (args: readonly string[], options: CliOptions, io: CliIo)
  */
 const COMMAND_FUNCTIONS: Record<CommandName, () => Promise<CommandFunction>> = {
   ingest: async () => (await import('./ingest-command.js')).ingestCommand,
+  sync: async () => (await import('./sync-command.js')).syncCommand,
+  delete: async () => (await import('./delete-command.js')).deleteCommand,
+  export: async () => (await import('./export-command.js')).exportCommand,
   search: async () => (await import('./search-command.js')).searchCommand,
   stats: async () => (await import('./stats-command.js')).statsCommand,
   migrate: async () => (await import('./migrate-command.js')).migrateCommand,

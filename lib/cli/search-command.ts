@@ -1,4 +1,9 @@
-import { type SimilarAtom, searchSimilar } from '../atoms/search-similar.js';
+import {
+  type SearchMode,
+  type SimilarAtom,
+  searchSimilar,
+  type TextMatch,
+} from '../atoms/search-similar.js';
 import type { CliIo } from './cli-io.js';
 import { UsageError } from './errors.js';
 import { snippet } from './format.js';
@@ -13,15 +18,21 @@ import type { CliOptions } from './parse-command-line.js';
 export interface SearchCommandResult {
   /** The query text. */
   readonly query: string;
-  /** The embedding model searched (only atoms it embedded are considered). */
-  readonly model: string;
-  /** The hits, most similar first. */
-  readonly hits: readonly (SimilarAtom & { readonly rank: number })[];
+  /** How the atoms were ranked. */
+  readonly mode: SearchMode;
+  /** The embedding model searched (only atoms it embedded are considered); null in text mode. */
+  readonly model: string | null;
+  /** The metadata filter and content type given, if any. */
+  readonly filter: { readonly metadata?: Record<string, unknown>; readonly contentType?: string };
+  /** The hits, best first. */
+  readonly hits: readonly ((SimilarAtom | TextMatch) & { readonly rank: number })[];
 }
 
 /**
  * `hartonomous search <text...>`: embeds the text (words joined by spaces) and prints the `k`
- * most similar atoms with their similarity, source and a one-line snippet.
+ * most similar atoms with their similarity, source and a one-line snippet. `--mode text` ranks
+ * by full-text search instead (no embedding; the score shown is `ts_rank`), `--mode hybrid`
+ * fuses both; `--filter key=value` and `--content-type` narrow the atoms searched.
  *
  * @param words - the query's words
  * @param options - the parsed options
@@ -38,36 +49,55 @@ export async function searchCommand(
   if (query === '') throw new UsageError('search needs a text to look for', 'search');
   const { db } = await openCliDatabase(options, io, { migrate: false, mustExist: true });
   try {
-    const embedding = makeEmbedder(options, db.embeddingDimensions, io);
+    const { mode } = options;
+    const filter = {
+      ...(options.filter ? { metadata: { ...options.filter } } : {}),
+      ...(options.contentType ? { contentType: options.contentType } : {}),
+    };
+    const signal = io.signal ? { signal: io.signal } : {};
+    const embedding =
+      mode === 'text' ? undefined : await makeEmbedder(options, db.embeddingDimensions, io);
     try {
-      const { embedder } = embedding;
-      const hits = await searchSimilar(db, query, options.k, {
-        embedder,
-        model: embedder.model,
-        ...(io.signal ? { signal: io.signal } : {}),
-      });
+      const embedder = embedding?.embedder;
+      const hits: (SimilarAtom | TextMatch)[] = embedder
+        ? await searchSimilar(db, query, options.k, {
+            embedder,
+            model: embedder.model,
+            mode,
+            ...filter,
+            ...signal,
+          })
+        : await searchSimilar(db, query, options.k, { mode: 'text', ...filter, ...signal });
+      const model = embedder?.model ?? null;
       if (options.json) {
         const result: SearchCommandResult = {
           query,
-          model: embedder.model,
+          mode,
+          model,
+          filter,
           hits: hits.map((hit, i) => ({ rank: i + 1, ...hit })),
         };
         io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
         return 0;
       }
       if (hits.length === 0) {
-        io.stdout.write(`no atoms embedded by ${embedder.model} in this database\n`);
+        const narrowed = Object.keys(filter).length > 0 ? ' matching the filter' : '';
+        io.stdout.write(
+          model
+            ? `no atoms embedded by ${model}${narrowed} in this database\n`
+            : `no atoms contain a word of the query${narrowed}\n`,
+        );
         return 0;
       }
       const width = Math.max(40, (io.stdout.isTTY ? io.stdout.columns || 100 : 120) - 4);
       const lines = hits.map(
         (hit, i) =>
-          `${String(i + 1).padStart(2)}. ${hit.similarity.toFixed(3)}  ${hit.sourceId ?? `atom ${hit.id}`}\n    ${snippet(hit.content, width)}`,
+          `${String(i + 1).padStart(2)}. ${(hit.similarity ?? hit.score).toFixed(3)}  ${hit.sourceId ?? `atom ${hit.id}`}\n    ${snippet(hit.content, width)}`,
       );
       io.stdout.write(`${lines.join('\n')}\n`);
       return 0;
     } finally {
-      embedding.close();
+      embedding?.close();
     }
   } finally {
     await db.close();

@@ -22,12 +22,42 @@ const ABOUT: Record<CommandName, { synopsis: string; summary: string; details: s
       'Ctrl-C stops cleanly: what was stored stays stored, and the partial report is printed.',
     ],
   },
+  sync: {
+    synopsis: 'sync <folder> --collection <name> [--cleanup none|incremental|full] [options]',
+    summary: "keep a collection in sync with a folder's files (documents, chunks, cleanup)",
+    details: [
+      'Every text file of the folder is a document whose id is its path relative to the folder',
+      '(found as ingest finds them); a .jsonl file holds one document per line (the format',
+      'export writes: "content", "metadata", and "id", else "hash", as the id). Each document is',
+      'cut into paragraphs, each distinct paragraph stored once as an atom. An unchanged document',
+      'costs one lookup (no embedding, no write); a changed one gets its chunk list replaced.',
+      '--cleanup incremental deletes the old chunks no document refers to any more; full also',
+      'deletes the documents of the collection that the folder no longer has. Atoms stored by',
+      'ingest are never deleted.',
+    ],
+  },
+  delete: {
+    synopsis: 'delete --collection <name> <id...> [options]',
+    summary: 'delete documents of a collection, and the atoms no document refers to any more',
+    details: ['Ids that are not stored are ignored (the report lists what was deleted).'],
+  },
+  export: {
+    synopsis: 'export [--collection <name>] [--vectors] [options] > atoms.jsonl',
+    summary: 'write atoms as JSON Lines to stdout (progress on stderr)',
+    details: [
+      'One line per atom, in id order: {"content", "hash", "contentType", "metadata", "sourceId"}',
+      'and, with --vectors, "vector" (base64 float32 little-endian) and "model". ingest and sync',
+      'read such a file back (a .jsonl file); the content is embedded again by their embedder.',
+    ],
+  },
   search: {
-    synopsis: 'search <text...> [-k <n>] [options]',
+    synopsis:
+      'search <text...> [-k <n>] [--mode vector|text|hybrid] [--filter key=value] [options]',
     summary: 'show the atoms most similar to a text',
     details: [
       'The text is embedded with the same embedder options as the ingest; only atoms embedded by',
-      'that model are searched.',
+      'that model are searched. --mode text uses full-text search instead (no embedding);',
+      '--mode hybrid fuses both rankings. --filter and --content-type narrow the atoms searched.',
     ],
   },
   stats: {

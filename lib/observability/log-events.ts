@@ -26,7 +26,7 @@ function event(id: number, name: string, level: LogLevel, message: string): LogE
 /**
  * The catalog of every log event the library emits, by stable id. Ranges: 1000s pipeline
  * lifecycle, 1100s steps, 1200s resilience, 1300s flow and queues, 1400s atom ingestion,
- * 1500s outbox and Service Bus, 1600s worker, 1700s saga and inference, 1800s database, 1900s rollout.
+ * 1500s outbox and Service Bus, 1600s worker, 1700s saga and inference, 1800s database, 1900s rollout, 2000s documents.
  *
  * @example
  * ```ts
@@ -201,6 +201,27 @@ export const LogEvents = {
     'warn',
     'rollout flag value is not a percentage',
   ),
+
+  /** `2001` `documents.sync_started` (info): document sync started. */
+  documentsSyncStarted: event(2001, 'documents.sync_started', 'info', 'document sync started'),
+  /** `2002` `documents.sync_completed` (info): document sync completed. */
+  documentsSyncCompleted: event(
+    2002,
+    'documents.sync_completed',
+    'info',
+    'document sync completed',
+  ),
+  /** `2003` `documents.document_rejected` (warn): document rejected. */
+  documentRejected: event(2003, 'documents.document_rejected', 'warn', 'document rejected'),
+  /** `2004` `documents.write_retried` (debug): document batch written again after a race. */
+  documentWriteRetried: event(
+    2004,
+    'documents.write_retried',
+    'debug',
+    'document batch written again after a race',
+  ),
+  /** `2005` `documents.deleted` (info): documents deleted. */
+  documentsDeleted: event(2005, 'documents.deleted', 'info', 'documents deleted'),
 } as const satisfies Record<string, LogEvent>;
 
 /** The name of an event in {@link LogEvents}. */

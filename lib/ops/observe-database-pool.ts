@@ -64,7 +64,7 @@ export function observeDatabasePool(
   options: ObserveDatabasePoolOptions = {},
 ): DatabasePoolObserver {
   const state = stateOf(db);
-  const pool = (state.knex.client as { pool?: TarnPool }).pool;
+  const pool = (state.knex?.client as { pool?: TarnPool } | undefined)?.pool;
   const poolName = options.poolName ?? `${state.backend}:${state.schema}`;
   const inst = instruments(options);
   const meter = meterOf(options);

@@ -93,13 +93,48 @@ export interface SqlClient {
   ): Promise<{ rows: R[]; rowCount: number | null }>;
 }
 
+/** Hands out raw clients: knex's pool, or {@link singleClientPool}. @internal */
+export interface ClientPool {
+  acquireConnection(): Promise<SqlClient>;
+  releaseConnection(client: SqlClient): Promise<void>;
+}
+
+/** The pool of a knex instance. @internal */
+export function knexPool(knex: Knex): ClientPool {
+  return knex.client as unknown as ClientPool;
+}
+
+/**
+ * A pool of ONE client handed to one holder at a time, the others queued in order (what knex's
+ * pool with `max: 1` does, without loading knex). @internal
+ */
+export function singleClientPool(client: SqlClient): ClientPool {
+  let busy = false;
+  const waiting: (() => void)[] = [];
+  return {
+    async acquireConnection() {
+      if (busy) await new Promise<void>((resolve) => waiting.push(resolve));
+      busy = true;
+      return client;
+    },
+    async releaseConnection() {
+      const next = waiting.shift();
+      if (next) next();
+      else busy = false;
+    },
+  };
+}
+
 /** Mutable state behind a {@link Database}. @internal */
 export interface DatabaseState {
   readonly backend: DatabaseBackend;
   readonly schema: string;
   /** `"schema"`, quoted for SQL. */
   readonly qschema: string;
-  readonly knex: Knex;
+  /** MikroORM's knex instance, whose pool `withClient` draws from; absent when `orm: false`. */
+  readonly knex?: Knex;
+  /** Where `withClient` takes its client from: knex's pool, or one PGlite session. */
+  readonly pool: ClientPool;
   readonly logger: Logger;
   readonly migrations: readonly Migration[];
   readonly requested: { dimensions?: number; vector: 'auto' | 'pgvector' | 'bytea' };
@@ -155,10 +190,7 @@ export async function withClient<T>(
   options: ClientOptions = {},
 ): Promise<T> {
   signal?.throwIfAborted();
-  const pool = state.knex.client as unknown as {
-    acquireConnection(): Promise<SqlClient>;
-    releaseConnection(c: SqlClient): Promise<void>;
-  };
+  const { pool } = state;
   let client: SqlClient;
   try {
     client = await pool.acquireConnection();

@@ -95,6 +95,19 @@ const DEFAULT_DIMENSIONS = 384;
 export async function migrate(db: Database, options: MigrateOptions = {}): Promise<MigrateResult> {
   const state = stateOf(db);
   const { signal } = options;
+  // The common case, a database already at the version this library knows, is answered by one
+  // read (no transaction, no advisory lock, no DDL): migrations commit in one transaction, so a
+  // committed version equal to the last known id means there is nothing to apply.
+  const current = await withClient(state, signal, (client) => readSchemaState(client, state));
+  const known = state.migrations.at(-1)?.id ?? 0;
+  if (current && current.version >= known) {
+    if (current.version > known) throw new SchemaTooNewError(current.version, known, state.schema);
+    if (current.settings) {
+      checkRequested(state, current.settings);
+      adopt(state, current);
+      return { from: known, to: known, applied: [] };
+    }
+  }
   const result = await withTransaction(
     state,
     signal,
@@ -113,7 +126,6 @@ export async function migrate(db: Database, options: MigrateOptions = {}): Promi
       )`,
       );
       const from = await readVersion(client, state);
-      const known = state.migrations.at(-1)?.id ?? 0;
       if (from > known) throw new SchemaTooNewError(from, known, state.schema);
 
       let settings = await readSettings(client, state);
@@ -170,20 +182,78 @@ export async function migrate(db: Database, options: MigrateOptions = {}): Promi
  * @internal
  */
 export async function inspectSchema(state: DatabaseState, signal?: AbortSignal): Promise<void> {
-  await withClient(state, signal, async (client) => {
-    const exists = await client.query<{ ok: boolean }>({
-      text: 'SELECT to_regclass($1) IS NOT NULL AS ok',
-      values: [`${state.qschema}.schema_migrations`],
-    });
-    const version = exists.rows[0]?.ok ? await readVersion(client, state) : 0;
-    const known = state.migrations.at(-1)?.id ?? 0;
-    if (version > known) throw new SchemaTooNewError(version, known, state.schema);
-    state.version = version;
-    state.settings = await readSettings(client, state);
-    if (state.settings) checkRequested(state, state.settings);
-    if (state.settings?.vectorStorage === 'pgvector')
-      state.vectorOid = await readVectorOid(client, state);
+  const current = await withClient(state, signal, (client) => readSchemaState(client, state));
+  const known = state.migrations.at(-1)?.id ?? 0;
+  const version = current?.version ?? 0;
+  if (version > known) throw new SchemaTooNewError(version, known, state.schema);
+  if (current?.settings) checkRequested(state, current.settings);
+  adopt(state, current ?? { version: 0 });
+}
+
+/** What one read of `schema_migrations` and `pipeline_settings` found. */
+interface SchemaState {
+  version: number;
+  settings?: DatabaseSettings;
+  vectorOid?: number;
+}
+
+/**
+ * The schema version, the settings and the `vector` type's oid in two reads (which tables
+ * exist, then one SELECT of all three); `undefined` when the schema has no `schema_migrations`
+ * table yet (a new database). Runs no DDL and takes no lock.
+ */
+async function readSchemaState(
+  client: SqlClient,
+  state: DatabaseState,
+): Promise<SchemaState | undefined> {
+  const q = state.qschema;
+  const exists = await client.query<{ migrations: boolean; settings: boolean }>({
+    text: 'SELECT to_regclass($1) IS NOT NULL AS migrations, to_regclass($2) IS NOT NULL AS settings',
+    values: [`${q}.schema_migrations`, `${q}.pipeline_settings`],
   });
+  const found = exists.rows[0];
+  if (!found?.migrations) return undefined;
+  const settingsSql = found.settings
+    ? `(SELECT json_object_agg(key, value) FROM ${q}.pipeline_settings)`
+    : 'NULL::json';
+  const { rows } = await client.query<{
+    v: number;
+    settings: Record<string, unknown> | null;
+    vector_oid: number | null;
+  }>(
+    `SELECT (SELECT coalesce(max(version), 0)::int FROM ${q}.schema_migrations) AS v,
+      ${settingsSql} AS settings, to_regtype('vector')::oid::int AS vector_oid`,
+  );
+  const row = rows[0];
+  const settings = toSettings(row?.settings ?? undefined);
+  return {
+    version: row?.v ?? 0,
+    ...(settings ? { settings } : {}),
+    ...(row?.vector_oid ? { vectorOid: row.vector_oid } : {}),
+  };
+}
+
+/** Records what was read on the handle's state; fails if pgvector storage has no `vector` type. */
+function adopt(state: DatabaseState, current: SchemaState): void {
+  state.version = current.version;
+  state.settings = current.settings;
+  if (current.settings?.vectorStorage === 'pgvector') {
+    if (!current.vectorOid) {
+      throw new VectorExtensionUnavailableError(
+        state.backend,
+        new Error('the vector type is not on the search_path'),
+      );
+    }
+    state.vectorOid = current.vectorOid;
+  }
+}
+
+function toSettings(map: Record<string, unknown> | undefined): DatabaseSettings | undefined {
+  if (!map) return undefined;
+  const dims = Number(map.embedding_dimensions);
+  const storage = map.vector_storage;
+  if (!Number.isInteger(dims) || (storage !== 'pgvector' && storage !== 'bytea')) return undefined;
+  return { embeddingDimensions: dims, vectorStorage: storage };
 }
 
 async function readVersion(client: SqlClient, state: DatabaseState): Promise<number> {
@@ -205,11 +275,7 @@ async function readSettings(
   const { rows } = await client.query<{ key: string; value: unknown }>(
     `SELECT key, value FROM ${state.qschema}.pipeline_settings`,
   );
-  const map = new Map(rows.map((r) => [r.key, r.value]));
-  const dims = Number(map.get('embedding_dimensions'));
-  const storage = map.get('vector_storage');
-  if (!Number.isInteger(dims) || (storage !== 'pgvector' && storage !== 'bytea')) return undefined;
-  return { embeddingDimensions: dims, vectorStorage: storage };
+  return toSettings(Object.fromEntries(rows.map((r) => [r.key, r.value])));
 }
 
 function checkRequested(state: DatabaseState, settings: DatabaseSettings): void {

@@ -1,19 +1,22 @@
 import { mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import type { AnyEntity, EntitySchema } from '@mikro-orm/core';
 import type { Knex, MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
-import { atomEntities } from '../atoms/schema.js';
 import { LogEvents, logEvent } from '../observability/log-events.js';
 import { silentLogger } from '../observability/logger.js';
 import { checkDatabaseUrl } from './check-database-url.js';
-import { bindVectorStorage } from './column-types.js';
 import {
+  type ClientPool,
   type Database,
   type DatabaseSettings,
   type DatabaseState,
+  knexPool,
   quoteIdent,
   registerState,
+  type SqlClient,
+  singleClientPool,
   type VectorStorage,
 } from './database.js';
 import { DatabaseUnavailableError, SchemaOutdatedError, toDatabaseError } from './errors.js';
@@ -23,7 +26,6 @@ import {
   checkMigrations,
   type Migration,
 } from './migrations/index.js';
-import { SchemaMigration } from './schema-migration.js';
 import { serverDialect } from './server-dialect.js';
 
 /**
@@ -93,6 +95,15 @@ export interface OpenDatabaseOptions {
   logger?: Logger;
   /** Log every SQL statement MikroORM runs (via MikroORM's debug logger). @default false */
   debug?: boolean;
+  /**
+   * Load MikroORM and expose it as `db.orm`. With `false` on embedded PGlite, MikroORM and
+   * knex are not even loaded (about a second of start-up here): the library's own functions
+   * (`ingest`, `persistAtoms`, `searchSimilar`, `migrate`, ...) do not need them, and `db.orm`
+   * throws a `TypeError`. A server connection always goes through MikroORM's pool; there
+   * `false` only hides `db.orm`.
+   * @default true
+   */
+  orm?: boolean;
   /** Cancels opening. @default none */
   signal?: AbortSignal;
 }
@@ -138,28 +149,45 @@ export async function openDatabase(options: string | OpenDatabaseOptions = {}): 
   const url = opts.url ?? (opts.dataDir === undefined ? process.env.DATABASE_URL : undefined);
   if (url) checkDatabaseUrl(url, opts.url !== undefined ? 'url' : 'DATABASE_URL');
   const backend = url ? 'postgres' : 'pglite';
-  const entities = [...atomEntities, SchemaMigration, ...(opts.entities ?? [])];
-  const { MikroORM: ORM } = await import('@mikro-orm/postgresql');
-  const baseConfig = {
-    entities,
-    schema,
-    debug: opts.debug ?? false,
-    connect: false,
-    ensureDatabase: false,
-    allowGlobalContext: false,
-    discovery: { disableDynamicFileAccess: true, warnWhenNoEntities: false },
-    logger: (message: string) => logger.debug({ mikroOrm: true }, message),
-  };
+  const wantOrm = opts.orm ?? true;
 
-  let orm: MikroORM;
-  let knex: Knex;
+  let orm: MikroORM | undefined;
+  let knex: Knex | undefined;
+  let pool: ClientPool;
   let closeEmbedded: (() => Promise<void>) | undefined;
   let location: string;
+  // MikroORM (and the entities, which import it) load only when an ORM is made
+  const makeOrm = async (
+    driver: { clientUrl: string; pool: object; driverOptions: object } | { knex: Knex },
+  ) => {
+    const [{ MikroORM: ORM }, { atomEntities }, { SchemaMigration }] = await Promise.all([
+      import('@mikro-orm/postgresql'),
+      import('../atoms/schema.js'),
+      import('./schema-migration.js'),
+    ]);
+    const config = {
+      entities: [...atomEntities, SchemaMigration, ...(opts.entities ?? [])],
+      schema,
+      debug: opts.debug ?? false,
+      connect: false,
+      ensureDatabase: false,
+      allowGlobalContext: false,
+      discovery: { disableDynamicFileAccess: true, warnWhenNoEntities: false },
+      logger: (message: string) => logger.debug({ mikroOrm: true }, message),
+    };
+    return 'knex' in driver
+      ? ORM.init({ ...config, dbName: 'postgres', driverOptions: driver.knex })
+      : ORM.init({
+          ...config,
+          clientUrl: driver.clientUrl,
+          pool: driver.pool,
+          driverOptions: { ...driver.driverOptions, log: knexLog(logger) },
+        });
+  };
   if (url) {
     location = redactUrl(url);
     const connectMs = timeouts.connectMs ?? connectTimeoutOfUrl(url) ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    orm = await ORM.init({
-      ...baseConfig,
+    orm = await makeOrm({
       clientUrl: url,
       pool: {
         min: 0,
@@ -176,21 +204,24 @@ export async function openDatabase(options: string | OpenDatabaseOptions = {}): 
           keepAlive: true,
           ...(timeouts.statementMs > 0 ? { statement_timeout: timeouts.statementMs } : {}),
         },
-        log: knexLog(logger),
       },
     });
     knex = orm.em.getConnection().getKnex();
+    pool = knexPool(knex);
   } else {
     const dataDir = opts.dataDir ?? resolve(process.cwd(), DEFAULT_DATA_DIR);
     location = dataDir;
-    const embedded = await openPglite(dataDir, logger);
-    knex = embedded.knex;
+    const embedded = await openPglite(dataDir, logger, wantOrm);
     closeEmbedded = embedded.close;
-    try {
-      orm = await ORM.init({ ...baseConfig, dbName: 'postgres', driverOptions: knex });
-    } catch (e) {
-      await embedded.close();
-      throw e;
+    pool = embedded.pool;
+    knex = embedded.knex;
+    if (knex) {
+      try {
+        orm = await makeOrm({ knex });
+      } catch (e) {
+        await embedded.close();
+        throw e;
+      }
     }
   }
 
@@ -198,7 +229,8 @@ export async function openDatabase(options: string | OpenDatabaseOptions = {}): 
     backend,
     schema,
     qschema: quoteIdent(schema),
-    knex,
+    ...(knex ? { knex } : {}),
+    pool,
     logger,
     migrations: migrationList,
     requested: { dimensions: opts.dimensions, vector },
@@ -210,7 +242,12 @@ export async function openDatabase(options: string | OpenDatabaseOptions = {}): 
   const db: Database = {
     backend,
     schema,
-    orm,
+    get orm(): MikroORM {
+      if (!orm || !wantOrm) {
+        throw new TypeError('this database was opened with orm: false; db.orm is not available');
+      }
+      return orm;
+    },
     get schemaVersion() {
       return state.version;
     },
@@ -228,7 +265,7 @@ export async function openDatabase(options: string | OpenDatabaseOptions = {}): 
       closing ??= (async () => {
         state.closed = true;
         try {
-          await orm.close(true);
+          await orm?.close(true);
         } finally {
           await closeEmbedded?.();
           logEvent(logger, LogEvents.databaseClosed, { backend, schema });
@@ -242,7 +279,10 @@ export async function openDatabase(options: string | OpenDatabaseOptions = {}): 
     return state.settings;
   }
   registerState(db, state);
-  bindVectorStorage(orm.em.getPlatform(), () => state.settings?.vectorStorage);
+  if (orm) {
+    const { bindVectorStorage } = await import('./column-types.js');
+    bindVectorStorage(orm.em.getPlatform(), () => state.settings?.vectorStorage);
+  }
 
   try {
     if (opts.migrate ?? true) await migrate(db, { signal: opts.signal });
@@ -344,24 +384,92 @@ function connectTimeoutOfUrl(url: string): number | undefined {
 }
 
 /** An embedded PGlite (with pgvector) behind a one-connection knex pool. */
+
+/**
+ * Settings of the embedded PostgreSQL, chosen for a small, quick, single-process database
+ * (measured in bench/, scenario `embedded`). PGlite already runs with `fsync` off, so its
+ * folder survives a crash of the process (the operating system still holds every write) but
+ * not of the machine; the settings below keep exactly that guarantee:
+ * - `shared_buffers=32MB` (PGlite's default is 128MB): start-up zeroes the whole buffer pool,
+ *   which was the largest single cost of reopening a folder;
+ * - `full_page_writes=off`: full-page images protect against torn pages after a power loss,
+ *   which `fsync=off` already gives up; without them the WAL of a bulk ingest is much smaller;
+ * - `wal_recycle=off` and `max_wal_size=128MB`: a checkpoint (at the latest, the one `close()`
+ *   runs) deletes old WAL segments instead of keeping up to 80MB of them for reuse.
+ * @internal
+ */
+export const PGLITE_SETTINGS: readonly string[] = [
+  'shared_buffers=32MB',
+  'full_page_writes=off',
+  'wal_recycle=off',
+  'max_wal_size=128MB',
+];
+
+/**
+ * `initdb` options of a new PGlite folder: 1MB WAL segments instead of 16MB, so a closed
+ * folder keeps one or two megabytes of WAL, not 16-32.
+ * @internal
+ */
+export const PGLITE_INITDB_PARAMS: readonly string[] = ['--wal-segsize=1'];
+
+/**
+ * An embedded PGlite (with pgvector) behind a one-connection pool: knex's (for MikroORM), or
+ * with `withKnex: false` one node-postgres client handed out by {@link singleClientPool}.
+ */
 async function openPglite(
   dataDir: string,
   logger: Logger,
-): Promise<{ knex: Knex; close: () => Promise<void> }> {
-  const [{ PGlite }, { vector }, { createPgConfig }, { knex: createKnex, PostgreSqlKnexDialect }] =
-    await Promise.all([
-      import('@electric-sql/pglite'),
-      import('@electric-sql/pglite-pgvector'),
-      import('@electric-sql/pglite/node-postgres'),
-      import('@mikro-orm/postgresql'),
-    ]);
+  withKnex: boolean,
+): Promise<{ knex?: Knex; pool: ClientPool; close: () => Promise<void> }> {
+  const [{ PGlite }, { vector }, { createPgConfig }] = await Promise.all([
+    import('@electric-sql/pglite'),
+    import('@electric-sql/pglite-pgvector'),
+    import('@electric-sql/pglite/node-postgres'),
+  ]);
   if (!dataDir.includes('://')) await mkdir(dataDir, { recursive: true });
   let pglite: InstanceType<typeof PGlite>;
   try {
-    pglite = await PGlite.create(dataDir, { extensions: { vector } });
+    pglite = await PGlite.create(dataDir, {
+      extensions: { vector },
+      initDbStartParams: [...PGLITE_INITDB_PARAMS],
+      startParams: [...PGlite.defaultStartParams, ...PGLITE_SETTINGS.flatMap((s) => ['-c', s])],
+    });
   } catch (e) {
     throw new DatabaseUnavailableError('pglite', e);
   }
+  const connectionConfig = () => {
+    const config = createPgConfig(pglite);
+    return {
+      user: config.user,
+      password: config.password,
+      host: config.host,
+      port: config.port,
+      database: config.database,
+      connection: config.connection,
+    };
+  };
+  if (!withKnex) {
+    try {
+      // the node-postgres that MikroORM's driver depends on, without loading MikroORM
+      const { Client } = nodePostgres();
+      const client = new Client(connectionConfig());
+      await client.connect();
+      return {
+        pool: singleClientPool(client),
+        close: async () => {
+          try {
+            await client.end();
+          } finally {
+            if (!pglite.closed) await pglite.close();
+          }
+        },
+      };
+    } catch (e) {
+      if (!pglite.closed) await pglite.close();
+      throw e;
+    }
+  }
+  const { knex: createKnex, PostgreSqlKnexDialect } = await import('@mikro-orm/postgresql');
   const knex = createKnex({
     client: PostgreSqlKnexDialect as unknown as typeof Knex.Client,
     log: knexLog(logger),
@@ -384,20 +492,11 @@ async function openPglite(
           );
       },
     },
-    connection: () => {
-      const config = createPgConfig(pglite);
-      return {
-        user: config.user,
-        password: config.password,
-        host: config.host,
-        port: config.port,
-        database: config.database,
-        connection: config.connection,
-      } as Knex.PgConnectionConfig;
-    },
+    connection: () => connectionConfig() as Knex.PgConnectionConfig,
   });
   return {
     knex,
+    pool: knexPool(knex),
     close: async () => {
       try {
         await knex.destroy();
@@ -406,6 +505,22 @@ async function openPglite(
       }
     },
   };
+}
+
+/** A node-postgres client: one connection, as knex's pg dialect makes it. */
+interface NodePostgresClient extends SqlClient {
+  connect(): Promise<void>;
+  end(): Promise<void>;
+}
+
+/**
+ * node-postgres (`pg`), resolved from `@mikro-orm/postgresql`, the peer dependency that brings
+ * it, so it is the same copy knex uses.
+ */
+function nodePostgres(): { Client: new (config: object) => NodePostgresClient } {
+  const fromHere = createRequire(import.meta.url);
+  const fromDriver = createRequire(fromHere.resolve('@mikro-orm/postgresql'));
+  return fromDriver('pg') as { Client: new (config: object) => NodePostgresClient };
 }
 
 /** knex's own warnings (e.g. a dropped connection) go to the logger, not the console. */

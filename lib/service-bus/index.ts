@@ -11,6 +11,11 @@ export type { Publisher } from '../broker/publisher.js';
 export type { ServiceBusConnectionOptions } from './connection.js';
 export { DIAGNOSTIC_ID, extractTraceContext, TRACESTATE } from './extract-trace-context.js';
 export {
+  isMessageDecodeError,
+  jsonObjectBody,
+  MessageDecodeError,
+} from './json-object-body.js';
+export {
   type ServiceBusPublisher,
   type ServiceBusPublisherOptions,
   serviceBusPublisher,
@@ -27,6 +32,7 @@ export {
   type DeadLetterDetails,
   type SettleAction,
   type Settleable,
+  type SettleOptions,
   type SettleOutcome,
   type SettlePolicy,
   settleBy,
@@ -34,6 +40,7 @@ export {
 export {
   type ReceivedItem,
   type ServiceBusSource,
+  type ServiceBusSourceCounts,
   type ServiceBusSourceOptions,
   serviceBusSource,
 } from './source.js';

@@ -94,7 +94,10 @@ export interface ServiceBusWorkerHealth extends WorkerHealth {
   readonly completed: number;
   /** Messages abandoned (to be redelivered). */
   readonly abandoned: number;
-  /** Messages dead-lettered by the worker. */
+  /**
+   * Messages dead-lettered: on a permanent failure or the last allowed delivery, and by the
+   * source before a message reached the pipeline (`DecodeFailed`, `MaxDeliveryCountExceeded`).
+   */
   readonly deadLettered: number;
   /** Settle calls that failed (the lock was lost: the broker redelivers the message). */
   readonly settleFailures: number;
@@ -110,7 +113,7 @@ export interface ServiceBusWorkerReport extends StopReport {
   readonly completed: number;
   /** Messages abandoned over the worker's life (drain timeouts included). */
   readonly abandoned: number;
-  /** Messages dead-lettered over the worker's life. */
+  /** Messages dead-lettered over the worker's life (also those that never reached the pipeline). */
   readonly deadLettered: number;
 }
 
@@ -223,11 +226,12 @@ export function serviceBusWorker<T, O>(options: ServiceBusWorkerOptions<T, O>): 
     'messaging.operation.name': 'process',
   };
 
-  let completed = 0;
-  let abandoned = 0;
-  let deadLettered = 0;
-  let settleFailures = 0;
+  // Settle counts are the source's: it counts every settlement the broker accepted, also the
+  // dead-letters it makes before handing a message out (undecodable, too many deliveries) and
+  // the abandons of messages it still buffered at close, so they equal the broker's counts.
   let receiveFailures = 0;
+  /** Aborted when `stop()` begins: messages waiting out a redelivery backoff are abandoned now. */
+  const stopping = new AbortController();
   let receiving = true;
 
   // The message goes in, the body comes out; the step span links to the producer's span.
@@ -257,13 +261,8 @@ export function serviceBusWorker<T, O>(options: ServiceBusWorkerOptions<T, O>): 
     inner,
   );
 
-  const settle = async (item: ReceivedItem<T>, outcome: SettleOutcome): Promise<SettleAction> => {
-    const action = await item.settleBy(outcome);
-    if (action === 'completed') completed++;
-    else if (action === 'abandoned') abandoned++;
-    else deadLettered++;
-    return action;
-  };
+  const settle = (item: ReceivedItem<T>, outcome: SettleOutcome): Promise<SettleAction> =>
+    item.settleBy(outcome, { signal: stopping.signal });
 
   // Receiving keeps trying while the broker is unreachable; an abort ends the read cleanly.
   const readable: ReadableSource<ReceivedItem<T>> = {
@@ -307,22 +306,17 @@ export function serviceBusWorker<T, O>(options: ServiceBusWorkerOptions<T, O>): 
         outcome.durationMs,
         outcome.ok ? processAttrs : { ...processAttrs, 'error.type': errorTypeOf(outcome.error) },
       );
-      let action: SettleAction;
-      try {
-        action = await settle(
-          item,
-          outcome.ok ? { ok: true } : { ok: false, error: rootCause(outcome.error) },
-        );
-      } catch (e) {
-        settleFailures++;
-        throw e; // logged by the worker; the broker redelivers the message when its lock ends
-      }
+      // a failed settle is logged by the worker (and counted by the source); the broker
+      // redelivers the message when its lock ends
+      const action: SettleAction = await settle(
+        item,
+        outcome.ok ? { ok: true } : { ok: false, error: rootCause(outcome.error) },
+      );
       await options.onSettled?.({ ...outcome, input: item.body } as Outcome<T, O>, action, item);
     },
     onAbandon: async (item) => {
       if (item.settled !== undefined) return;
       await item.abandon('worker drain timed out');
-      abandoned++;
     },
   });
 
@@ -334,15 +328,12 @@ export function serviceBusWorker<T, O>(options: ServiceBusWorkerOptions<T, O>): 
   };
   meter.addBatchObservableCallback(observe, gauges);
 
-  let stopping: Promise<ServiceBusWorkerReport> | undefined;
+  let stopped: Promise<ServiceBusWorkerReport> | undefined;
   const health = (): ServiceBusWorkerHealth => ({
     ...w.health(),
     queue,
     locked: source.inFlight,
-    completed,
-    abandoned,
-    deadLettered,
-    settleFailures,
+    ...source.counts,
     receiveFailures,
     receiving,
   });
@@ -356,18 +347,20 @@ export function serviceBusWorker<T, O>(options: ServiceBusWorkerOptions<T, O>): 
       w.start();
     },
     stop(stopOptions = {}) {
-      stopping ??= (async () => {
+      stopped ??= (async () => {
+        stopping.abort();
         try {
           const report = await w.stop({
             drainTimeoutMs: stopOptions.drainTimeoutMs ?? drainTimeoutMs,
           });
           await source.close();
+          const { completed, abandoned, deadLettered } = source.counts;
           return { ...report, completed, abandoned, deadLettered };
         } finally {
           meter.removeBatchObservableCallback(observe, gauges);
         }
       })();
-      return stopping;
+      return stopped;
     },
     health,
   };

@@ -185,6 +185,35 @@ both('search finds the right paragraph first', async (t, target, corpus) => {
   t.is(text.stdout.split('\n').filter((l) => /^ ?\d+\. /.test(l)).length, 5);
 });
 
+both('search --mode text and hybrid, with --content-type', async (t, target, corpus) => {
+  t.is((await runCli(['ingest', '.', '-q', ...target.args], { cwd: corpus })).code, 0);
+  const search = async (...args: string[]) => {
+    const r = await runCli(['search', ...args, '--json', ...target.args]);
+    t.is(r.code, 0, r.stderr);
+    return json<SearchCommandResult>(t, r.stdout);
+  };
+  // full text: only atoms containing a (stemmed) word of the query, no embedding involved
+  const text = await search('lighthouses', '--mode', 'text');
+  t.is(text.mode, 'text');
+  t.is(text.model, null);
+  t.deepEqual(
+    text.hits.map((h) => [h.sourceId, h.similarity]),
+    [['sub/deep.md:2', null]],
+  );
+  const hybrid = await search('sourdough', 'yeast', '--mode', 'hybrid', '-k', '2');
+  t.is(hybrid.hits[0]?.sourceId, 'guide.md:6');
+  t.is(typeof hybrid.hits[0]?.similarity, 'number');
+  // the penguin paragraph is in guide.md (text/markdown) and notes.txt (text/plain), stored once
+  const plain = await search('penguins', '--content-type', 'text/plain', '-k', '10');
+  t.deepEqual(plain.filter, { contentType: 'text/plain' });
+  t.true(plain.hits.length > 0);
+  t.true(plain.hits.every((h) => h.contentType === 'text/plain'));
+  t.false(plain.hits.some((h) => h.sourceId?.startsWith('guide.md')));
+  const none = await runCli(['search', 'penguins', '--filter', 'lang=xx', ...target.args]);
+  t.is(none.code, 0, none.stderr);
+  t.regex(none.stdout, /^no atoms embedded by \S+ matching the filter in this database$/m);
+});
+
 both('stats counts atoms, bytes and outbox rows', async (t, target, corpus) => {
   const empty = json<DatabaseStats>(t, (await runCli(['stats', '--json', ...target.args])).stdout);
   if (target.backend === 'postgres') {

@@ -292,3 +292,38 @@ test('splitText cuts paragraphs, lines or whole files with their line numbers', 
   const ends = [...splitText('ab\n\ncd', 'paragraph')].map((p) => p.end);
   t.deepEqual(ends, [2, 6]);
 });
+
+test('parseCommandLine: search --mode, --filter key=value (JSON values) and --content-type', (t) => {
+  const parsed = parseCommandLine([
+    'search',
+    'x',
+    '--mode',
+    'hybrid',
+    '--filter',
+    'lang=en',
+    '--filter',
+    'n=2',
+    '--filter',
+    'tags=["a"]',
+    '--filter',
+    'note=a=b',
+    '--content-type',
+    'text/markdown',
+  ]);
+  if (parsed.kind !== 'command') return t.fail();
+  t.is(parsed.options.mode, 'hybrid');
+  t.deepEqual(parsed.options.filter, { lang: 'en', n: 2, tags: ['a'], note: 'a=b' });
+  t.is(parsed.options.contentType, 'text/markdown');
+  const plain = parseCommandLine(['search', 'x']);
+  if (plain.kind !== 'command') return t.fail();
+  t.is(plain.options.mode, 'vector');
+  t.is(plain.options.filter, undefined);
+  t.throws(() => parseCommandLine(['search', 'x', '--mode', 'fuzzy']), {
+    message: /--mode must be one of vector, text, hybrid/,
+  });
+  t.throws(() => parseCommandLine(['search', 'x', '--filter', 'novalue']), {
+    message: /key=value/,
+  });
+  t.throws(() => parseCommandLine(['search', 'x', '--filter', '=v']), { message: /key=value/ });
+  t.throws(() => parseCommandLine(['ingest', 'x', '--mode', 'text']), { message: /has no option/ });
+});

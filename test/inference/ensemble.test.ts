@@ -49,8 +49,10 @@ async function servers(
 }
 
 const constant = (answer: Answer): ModelServerOptions => ({ answer: () => answer });
+// A generous per-model timeout: on a loaded machine a local answer can take seconds, and a test
+// that is not about timeouts must not see one (a test about timeouts sets its own).
 const models = (list: ModelServer[], extra: Partial<ModelDefinition>[] = []): ModelDefinition[] =>
-  list.map((s, i) => ({ name: `m${i}`, endpoint: s.url, timeoutMs: 2_000, ...extra[i] }));
+  list.map((s, i) => ({ name: `m${i}`, endpoint: s.url, timeoutMs: 60_000, ...extra[i] }));
 
 test('three models answer in parallel: majority vote, per-model latency and outcome, ids and trace context on the wire', async (t) => {
   const [a, b, c] = await servers(t, constant('pos'), constant('neg'), constant('pos'));
@@ -323,7 +325,8 @@ test('a slow model times out on its own while the others answer first', async (t
     { answer: () => 'ok' },
   );
   const e = ensemble({
-    models: models([slow!, fast!], [{ timeoutMs: 1_000 }, {}]),
+    // the fast model's answer must arrive within the slow one's timeout, even on a loaded machine
+    models: models([slow!, fast!], [{ timeoutMs: 5_000 }, {}]),
     retry: false,
   });
   t.teardown(() => e.close());

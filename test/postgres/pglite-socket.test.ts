@@ -23,7 +23,7 @@ test('a replaced pool connection runs the prepared statements again (the session
     const hash = 'a'.repeat(64);
     t.is((await findExistingHashes(db, [hash])).size, 0);
     // wait (event-driven, generous) until the idle connection is gone from the pool
-    const pool = (stateOf(db).knex.client as unknown as { pool: { numFree(): number } }).pool;
+    const pool = (stateOf(db).knex!.client as unknown as { pool: { numFree(): number } }).pool;
     const end = Date.now() + 60_000;
     while (pool.numFree() > 0) {
       if (Date.now() > end) throw new Error('the idle connection was never closed');

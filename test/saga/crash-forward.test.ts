@@ -1,9 +1,11 @@
 /**
- * Forward sagas survive SIGKILL (PostgreSQL server: several processes share it). Child
- * processes run a 4-step forward saga (steps 1 and 3 transactional, 2 and 4 not) for 8
- * sagas at once each and are killed with SIGKILL at a random moment: most kill themselves at
- * a random hook point (before, during or after a step or a log write, counted over their
- * sagas), the others are killed by this process after a random delay. Then a new process
+ * Forward sagas survive SIGKILL (PostgreSQL server: several processes share it). Issue 16 asks
+ * for at least 50 SIGKILL trials: 52 short-lived child processes each run a 4-step forward
+ * saga (steps 1 and 3 transactional, 2 and 4 not) for 2 sagas at once and every one of them
+ * is killed with SIGKILL at a random moment: two in three kill themselves at a random hook
+ * point (before, during or after a step or a log write, counted over their sagas; after the
+ * last one when they pass fewer points), the others are killed by this process after a random
+ * delay (while starting, mid-saga, or after their last write). Then a new process
  * runs `sagaRecovery` and `start`s every id again. Every saga must end completed (or
  * compensated when its step 4 fails), each transactional step's effect row must exist
  * exactly once, and a non-transactional step's at most twice, and twice only for the step
@@ -27,12 +29,14 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const unavailable = await serverUnavailableReason();
 
 /**
- * Processes killed (each runs SAGAS_PER_CHILD sagas, so every kill lands each of its sagas at
- * another moment). Raise it for a longer soak: `SAGA_CRASH_CHILDREN=50 npx ava test/saga/crash-forward.test.ts`.
+ * Processes killed, one SIGKILL each (each runs SAGAS_PER_CHILD sagas, so every kill lands each
+ * of its sagas at another moment). Raise it for a longer soak:
+ * `SAGA_CRASH_CHILDREN=200 npx ava test/saga/crash-forward.test.ts`.
  */
-const CHILDREN = Number(process.env.SAGA_CRASH_CHILDREN ?? 8);
-const SAGAS_PER_CHILD = 8;
-const PARALLEL = 3;
+const CHILDREN = Number(process.env.SAGA_CRASH_CHILDREN ?? 52);
+const SAGAS_PER_CHILD = 2;
+/** Children alive at once: short-lived, mostly waiting on start-up and the database. */
+const PARALLEL = 4;
 /** Hook points a child passes through when all its sagas complete: 42 each. */
 const POINTS = SAGAS_PER_CHILD * 42;
 
@@ -97,7 +101,7 @@ if (unavailable) {
   test.skip(`forward sagas survive SIGKILL (server unreachable: ${unavailable})`, () => undefined);
 } else {
   test('forward sagas killed (SIGKILL) at random moments are finished by recovery in a new process: transactional steps exactly once, others at most twice (only the step in flight)', async (t) => {
-    t.timeout(5 * 60_000);
+    t.timeout(15 * 60_000); // about a minute on the idle 2-core machine; start-ups are slow under load
     const tdb = await openTestDatabase('postgres', 'saga_crash_fwd');
     t.teardown(() => tdb.dispose());
     const { db, schema } = tdb;
@@ -120,25 +124,24 @@ if (unavailable) {
         const child = startChild(schema, {
           SAGA_MODE: 'crash',
           SAGA_IDS: batch.map((b) => `${b.id}=${b.input}`).join(','),
-          KILL_AT: selfKill ? String(1 + Math.floor(Math.random() * (POINTS - 20))) : 'Infinity',
+          KILL_AT: selfKill ? String(1 + Math.floor(Math.random() * POINTS)) : 'Infinity',
         });
         if (!selfKill) {
           await printed(child, 'READY');
-          setTimeout(() => child.child.kill('SIGKILL'), Math.floor(Math.random() * 40));
+          setTimeout(() => child.child.kill('SIGKILL'), Math.floor(Math.random() * 60));
         }
         const end = await child.exited;
-        if (end.signal !== 'SIGKILL' && end.code !== 0) {
-          throw new Error(`crash child failed (${end.code}): ${child.stderr()}`);
+        if (end.signal !== 'SIGKILL') {
+          throw new Error(`crash child was not killed (${end.code}): ${child.stderr()}`);
         }
-        return end;
+        return { ...end, done: child.stdout().includes('DONE') };
       }),
       PARALLEL,
     );
     const killed = ends.filter((e) => e.signal === 'SIGKILL').length;
-    t.true(
-      killed >= Math.ceil(CHILDREN * 0.6),
-      `${killed} of ${CHILDREN} children died by SIGKILL`,
-    );
+    t.is(killed, CHILDREN, 'every child died by SIGKILL');
+    const midWork = ends.filter((e) => !e.done).length;
+    t.true(CHILDREN < 50 || killed >= 50, `${killed} SIGKILL trials (issue 16 asks >= 50)`);
 
     // the state the dead processes left: which step of each saga was in flight
     const before = new Map<string, SagaSnapshot | undefined>();
@@ -148,7 +151,7 @@ if (unavailable) {
     ).length;
     t.true(open > 0, 'some sagas were left open by the kills');
     t.log(
-      `${killed}/${CHILDREN} children killed; before recovery: ${open} open, ` +
+      `${killed}/${CHILDREN} children killed (${midWork} before their sagas ended); before recovery: ${open} open, ` +
         `${[...before.values()].filter((s) => s === undefined).length} never recorded`,
     );
 

@@ -7,19 +7,20 @@ import { fastClient, until } from '../support/service-bus-helpers.js';
 // Tests of the test double itself, through the real SDK: what the other tests rely on.
 
 test('an expired lock returns the message with deliveryCount + 1; settling it then fails with lock lost', async (t) => {
-  const peer = await startAmqpPeer({ lockDurationMs: 300 });
+  // long enough that the lock outlives the receive call even on a loaded machine
+  const peer = await startAmqpPeer({ lockDurationMs: 3_000 });
   t.teardown(() => peer.close());
   const client = new ServiceBusClient(peer.connectionString, fastClient);
   t.teardown(() => client.close());
   await client.createSender('peer-expire').sendMessages({ body: 'x', messageId: 'x' });
   const receiver = client.createReceiver('peer-expire', { maxAutoLockRenewalDurationInMs: 0 });
-  const [first] = await receiver.receiveMessages(1, { maxWaitTimeInMs: 500 });
+  const [first] = await receiver.receiveMessages(1, { maxWaitTimeInMs: 5_000 });
   t.is(first?.deliveryCount, 0);
   t.true((first?.lockedUntilUtc?.getTime() ?? 0) > Date.now());
   await until(() => peer.stats('peer-expire').lockExpired === 1, 'the lock to expire');
   const error = await t.throwsAsync(receiver.completeMessage(first!));
   t.is((error as { code?: string }).code, 'MessageLockLost');
-  const [again] = await receiver.receiveMessages(1, { maxWaitTimeInMs: 500 });
+  const [again] = await receiver.receiveMessages(1, { maxWaitTimeInMs: 5_000 });
   t.is(again?.messageId, 'x');
   t.is(again?.deliveryCount, 1);
   await receiver.completeMessage(again!);
@@ -69,13 +70,17 @@ test('empty receives complete their drain quickly and the same receiver keeps wo
     t.deepEqual(await receiver.receiveMessages(5, { maxWaitTimeInMs: 50 }), []);
   }
   peer.enqueue('peer-drain', { message_id: 'late', body: 'hello' });
-  const [m] = await receiver.receiveMessages(5, { maxWaitTimeInMs: 500 });
+  const [m] = await receiver.receiveMessages(5, { maxWaitTimeInMs: 5_000 });
   t.is(m?.messageId, 'late');
   t.is(m?.body, 'hello');
   await receiver.completeMessage(m!);
   t.is(peer.stats('peer-drain').completed, 1);
-  // Every drain was answered: a timed-out drain makes the SDK close and re-attach the link.
-  t.is(peer.stats('peer-drain').consumerLinks, 1);
+  // Every drain was answered. (The SDK gives a drain 200 ms and then closes and re-attaches the
+  // link; on a stalled event loop that happens whatever the peer does, so the link count is no
+  // measure of the peer here: the answers are.)
+  const { drainsAnswered, consumerLinks } = peer.stats('peer-drain');
+  t.true(drainsAnswered >= 4, `${drainsAnswered} drains answered`);
+  t.true(consumerLinks >= 1);
 });
 
 test('peek answers 204 when empty and lists messages by sequence number otherwise', async (t) => {

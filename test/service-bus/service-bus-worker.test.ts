@@ -26,15 +26,34 @@ function enqueue(peer: AmqpPeer, queue: string, jobs: Job[]): void {
   for (const job of jobs) peer.enqueue(queue, { message_id: job.id, body: job });
 }
 
+// Locks can be lost on a loaded machine: when a receive call's wait ends the SDK drains the
+// link's credit and closes the link if the answer takes over 200 ms (a stalled event loop), and
+// every message locked on it comes back (deliveryCount + 1). The tests below therefore assert
+// what holds whatever the machine's speed: the worker's counts equal the broker's, nothing is
+// lost, a settle decision is right; not that no delivery was ever repeated. A wait of 1 s per
+// receive call (the README's advice) keeps such drains rare.
 function sourceFor(peer: AmqpPeer, queue: string, extra: Record<string, unknown> = {}) {
   return serviceBusSource<Job>({
     connectionString: peer.connectionString,
     clientOptions: fastClient,
     queue,
-    maxWaitTimeInMs: 100,
+    maxWaitTimeInMs: 1_000,
     maxConcurrent: 32,
+    redeliveryBackoff: { strategy: 'constant', baseMs: 20 },
     ...extra,
   });
+}
+
+/** The broker's settle counts for `queue`. */
+function brokerCounts(peer: AmqpPeer, queue: string) {
+  const { completed, abandoned, deadLettered } = peer.stats(queue);
+  return { completed, abandoned, deadLettered };
+}
+
+/** Deliveries that ended without a settle (lock expired, or returned when its link closed). */
+function lostLocks(peer: AmqpPeer, queue: string): number {
+  const { lockExpired, returnedOnClose } = peer.stats(queue);
+  return lockExpired + returnedOnClose;
 }
 
 const jobs = (n: number, prefix = 'j'): Job[] =>
@@ -56,7 +75,17 @@ test('read(signal): an aborted read takes nothing and leaves no listener', async
   const next = await source.read();
   t.is(next.done, false);
   t.is(next.value?.body.id, 'after');
-  await next.value?.complete();
+  // a lock lost on a stalled event loop brings the message back: complete it when it returns
+  let item = next.value;
+  while (item) {
+    try {
+      await item.complete();
+      break;
+    } catch {
+      item = (await source.read()).value;
+    }
+  }
+  t.is(item?.body.id, 'after');
   await source.close();
   t.deepEqual(peer.messages(queue), []);
   t.deepEqual(await source.read(), { value: undefined, done: true });
@@ -108,14 +137,17 @@ test('completes a message only after its work committed; batch steps batch acros
   open();
   await until(() => peer.stats(queue).completed === 20, 'all completed');
   const report = await w.stop({ drainTimeoutMs: 5_000 });
-  t.like(report, { processed: 20, failed: 0, completed: 20, abandoned: 0, deadLettered: 0 });
+  t.like(report, { failed: 0, completed: 20, abandoned: 0, deadLettered: 0 });
+  t.deepEqual(brokerCounts(peer, queue), { completed: 20, abandoned: 0, deadLettered: 0 });
+  // a message whose lock was lost is processed again (at least once), never completed twice
+  t.true(report.processed >= 20 && report.processed <= 20 + lostLocks(peer, queue));
   t.deepEqual(settledBeforeCommit, []);
   t.deepEqual(peer.messages(queue), []);
   t.true(
     batchSizes.some((n) => n > 1),
     `batched: ${batchSizes.join(',')}`,
   );
-  t.like(w.health(), { state: 'stopped', inFlight: 0, processed: 20, completed: 20 });
+  t.like(w.health(), { state: 'stopped', inFlight: 0, completed: 20 });
 });
 
 test('transient failure: abandoned and redelivered; permanent: dead-lettered at once with its reason', async (t) => {
@@ -143,11 +175,22 @@ test('transient failure: abandoned and redelivered; permanent: dead-lettered at 
   await until(() => peer.stats(queue).completed === 6, 'ok and flaky completed');
   await until(() => peer.deadLetters(queue).length === 1, 'permanent dead-lettered');
   const report = await w.stop();
-  t.like(report, { completed: 6, abandoned: 1, deadLettered: 1, failed: 2, processed: 6 });
+  t.like(report, { completed: 6, deadLettered: 1 });
   t.deepEqual(
-    seen.filter(([id]) => id === 'flaky').map(([, n]) => n),
+    { completed: report.completed, abandoned: report.abandoned, deadLettered: report.deadLettered },
+    brokerCounts(peer, queue),
+  );
+  // flaky's first delivery was abandoned (or, on a stalled machine, its lock was lost first)
+  t.true(report.abandoned === 1 || (report.abandoned === 0 && lostLocks(peer, queue) > 0));
+  t.is(report.processed + report.failed, seen.length);
+  t.deepEqual(
+    seen
+      .filter(([id]) => id === 'flaky')
+      .map(([, n]) => n)
+      .slice(0, 2),
     [0, 1],
   );
+  t.is(seen.filter(([id]) => id === 'permanent').length, 1, 'permanent: one delivery');
   const [dead] = peer.deadLetters(queue);
   t.like(dead, { messageId: 'permanent', deadLetterReason: 'PERMANENT' });
   t.regex(dead?.deadLetterDescription ?? '', /schema violation/);
@@ -180,8 +223,8 @@ test('poison messages: undecodable at once, always-failing after maxDeliveryCoun
   const w = serviceBusWorker({ source, pipeline: p });
   w.start();
   await until(() => peer.deadLetters(queue).length === 2, 'both poison messages dead-lettered');
-  await until(() => done.size === 10, 'the rest processed');
-  await w.stop();
+  await until(() => peer.stats(queue).completed === 10, 'the rest processed and completed');
+  const report = await w.stop();
   const dead = new Map(peer.deadLetters(queue).map((m) => [m.messageId, m]));
   t.is(dead.get('not-json')?.deadLetterReason, 'DecodeFailed');
   t.regex(dead.get('not-json')?.deadLetterDescription ?? '', /not a JSON object/);
@@ -190,7 +233,15 @@ test('poison messages: undecodable at once, always-failing after maxDeliveryCoun
     dead.get('always')?.deadLetterDescription ?? '',
     /failed 3 deliveries.*cannot parse atom/,
   );
-  t.is(peer.stats(queue).abandoned, 2);
+  // 'always' failed deliveries 1 and 2, each abandoned (or its lock lost on a stalled machine)
+  const broker = brokerCounts(peer, queue);
+  t.true(broker.abandoned <= 2 && broker.abandoned + lostLocks(peer, queue) >= 2);
+  t.like(broker, { completed: 10, deadLettered: 2 });
+  t.deepEqual(
+    { completed: report.completed, abandoned: report.abandoned, deadLettered: report.deadLettered },
+    broker,
+    "the worker's counts are the broker's, the DecodeFailed dead-letter included",
+  );
   t.deepEqual(peer.messages(queue), []);
 });
 

@@ -30,6 +30,8 @@ export interface AmqpPeerOptions {
   maxDeliveryCount?: number;
   /** Drop a message whose `message_id` was accepted within this many ms; 0 turns it off. @default 0 */
   duplicateDetectionWindowMs?: number;
+  /** Answer each drain request this much later (a slow broker or a stalled client). @default 0 */
+  drainDelayMs?: number;
 }
 
 /** A message as the peer holds it, for assertions. */
@@ -104,6 +106,8 @@ export interface QueueStats {
   returnedOnClose: number;
   /** Receiving links (SDK receivers) attached to the queue so far. */
   consumerLinks: number;
+  /** Drain requests (a receive call's end) the peer answered. */
+  drainsAnswered: number;
 }
 
 interface Lock {
@@ -185,6 +189,7 @@ export async function startAmqpPeer(options: AmqpPeerOptions = {}): Promise<Amqp
   const lockDurationMs = options.lockDurationMs ?? 30_000;
   const maxMessageSize = options.maxMessageSize ?? 262_144;
   const maxDeliveryCount = options.maxDeliveryCount ?? 10;
+  const drainDelayMs = options.drainDelayMs ?? 0;
   const dedupeWindowMs = options.duplicateDetectionWindowMs ?? 0;
 
   const container: Container = rhea.create_container({
@@ -225,6 +230,7 @@ export async function startAmqpPeer(options: AmqpPeerOptions = {}): Promise<Amqp
           renewed: 0,
           returnedOnClose: 0,
           consumerLinks: 0,
+          drainsAnswered: 0,
         },
       };
       entities.set(key, found);
@@ -587,8 +593,14 @@ export async function startAmqpPeer(options: AmqpPeerOptions = {}): Promise<Amqp
   container.on('sender_draining', (ctx: EventContext) => {
     pumpFor(ctx);
     const sender = ctx.sender as Sender;
-    sender.set_drained(true);
-    (sender as unknown as SenderInternals).connection._register?.();
+    const address = (sender.source as { address?: string } | undefined)?.address ?? '';
+    const answer = (): void => {
+      if (isQueueAddress(address)) entity(address).stats.drainsAnswered++;
+      sender.set_drained(true);
+      (sender as unknown as SenderInternals).connection._register?.();
+    };
+    if (drainDelayMs > 0) setTimeout(() => sender.is_open() && answer(), drainDelayMs).unref();
+    else answer();
   });
 
   container.on('receiver_close', () => {});

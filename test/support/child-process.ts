@@ -17,7 +17,7 @@ export interface ChildScript {
   readonly lines: string[];
   /** Resolves with the exit code (null when killed by a signal). */
   readonly exited: Promise<number | null>;
-  /** Resolves with the first stdout line starting with `prefix` (rejects after `timeoutMs`). */
+  /** Resolves with the first stdout line starting with `prefix` (rejects after `timeoutMs`, default 240 s: a guard, generous for a child starting on a loaded machine). */
   line(prefix: string, timeoutMs?: number): Promise<string>;
   /** SIGKILL, then waits for the exit. */
   kill(): Promise<void>;
@@ -43,7 +43,7 @@ export function runScript(script: string, env: Record<string, string>): ChildScr
     process: child,
     lines,
     exited,
-    async line(prefix, timeoutMs = 60_000) {
+    async line(prefix, timeoutMs = 240_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const found = lines.find((l) => l.startsWith(prefix));

@@ -11,7 +11,9 @@
  * `SAGA_SCHEMA`, `SAGA_MODE` and `SAGA_IDS` (comma-separated `id=input` pairs):
  * - `crash`: prints `READY`, runs every saga at once with `start`, and SIGKILLs itself at the
  *   `KILL_AT`-th hook point (before, during and after each step and each log write, counted
- *   over all its sagas); the parent may also kill it at any moment. Prints `DONE` if it lives.
+ *   over all its sagas); the parent may also kill it at any moment. If it passes fewer points
+ *   it prints `DONE` and then dies anyway: by its own SIGKILL when `KILL_AT` is finite, by the
+ *   parent's otherwise (it waits for it), so every crash child ends by SIGKILL.
  * - `recover`: runs `sagaRecovery` until no saga is open, then `start`s every id (sagas that
  *   never got a record run now) and prints one JSON line with the stats and the results.
  * - `start`: prints `READY`, waits for `go` on stdin, `start`s every id at once, prints the
@@ -19,21 +21,15 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
-import {
-  type Saga,
-  type SagaContext,
-  type SagaLog,
-  type SagaLogTransaction,
-  type SagaSnapshot,
-  saga,
-} from '../../lib/index.js';
+// narrow imports (not the package indexes): a crash child starts faster, and the crash test
+// starts dozens of them
 import type { Database } from '../../lib/postgres/database.js';
-import {
-  openDatabase,
-  postgresSagaLog,
-  sagaEntityManager,
-  sagaRecovery,
-} from '../../lib/postgres/index.js';
+import { openDatabase } from '../../lib/postgres/open-database.js';
+import { postgresSagaLog, sagaEntityManager } from '../../lib/postgres/saga-log.js';
+import { sagaRecovery } from '../../lib/postgres/saga-recovery.js';
+import type { SagaLog, SagaLogTransaction, SagaSnapshot } from '../../lib/saga/log.js';
+import { type Saga, saga } from '../../lib/saga/saga.js';
+import type { SagaContext } from '../../lib/saga/types.js';
 
 /** The saga's name in `saga_log`. */
 export const FORWARD_SAGA = 'forward-crash';
@@ -173,6 +169,9 @@ async function main(): Promise<void> {
     out('READY');
     await startAll(s);
     out(`DONE ${points}`);
+    // every crash child dies by SIGKILL: after its last write when the point was not reached
+    if (Number.isFinite(killAt)) process.kill(process.pid, 'SIGKILL');
+    await new Promise(() => setInterval(() => undefined, 60_000));
   } else if (mode === 'recover') {
     const s = forwardSaga(db, schema);
     const recovery = sagaRecovery({

@@ -12,8 +12,11 @@ export const fastClient: ServiceBusClientOptions = {
   retryOptions: { maxRetries: 0, retryDelayInMs: 20, maxRetryDelayInMs: 50, timeoutInMs: 5_000 },
 };
 
-/** Polls `check` until it returns true (or throws after `timeoutMs`). */
-export async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+/**
+ * Polls `check` until it returns true (or throws after `timeoutMs`: a guard against a hang,
+ * generous so that a loaded machine never trips it; never a speed check).
+ */
+export async function until(check: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

@@ -10,6 +10,7 @@ import {
   localEmbedder,
   type SimilarAtom,
   searchSimilar,
+  type TextMatch,
 } from '../../lib/atoms/index.js';
 import { type LoadedConfig, loadConfig } from '../../lib/config/index.js';
 import { type Outcome, type Pipeline, pipeline, type Saga, saga, step } from '../../lib/index.js';
@@ -21,7 +22,14 @@ import { type MemoryPublisher, memoryPublisher } from '../../lib/testing/index.j
 
 // atoms
 expectTypeOf(ingest).returns.toEqualTypeOf<Promise<IngestionReport>>();
-expectTypeOf(searchSimilar).returns.toEqualTypeOf<Promise<SimilarAtom[]>>();
+// the mode picks the overload: text search has no vector similarity (checked, never called)
+function searchOverloads(db: Database): void {
+  expectTypeOf(searchSimilar(db, 'q', 3)).toEqualTypeOf<Promise<SimilarAtom[]>>();
+  expectTypeOf(searchSimilar(db, 'q', 3, { mode: 'hybrid' })).toEqualTypeOf<
+    Promise<SimilarAtom[]>
+  >();
+  expectTypeOf(searchSimilar(db, 'q', 3, { mode: 'text' })).toEqualTypeOf<Promise<TextMatch[]>>();
+}
 expectTypeOf(localEmbedder(8)).toEqualTypeOf<Embedder>();
 expectTypeOf<Parameters<typeof searchSimilar>[0]>().toEqualTypeOf<Database>();
 // postgres
@@ -63,6 +71,7 @@ expectTypeOf(routed).toEqualTypeOf<Pipeline<string, number>>();
 expectTypeOf(routed.stream(['a'])).toEqualTypeOf<Observable<Outcome<string, number>>>();
 
 test('entry point types compile (checked by tsc)', (t) => {
+  t.is(typeof searchOverloads, 'function');
   t.is(typeof ingest, 'function');
   t.is(typeof memoryPublisher, 'function');
 });

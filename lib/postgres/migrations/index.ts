@@ -20,6 +20,8 @@ import { sagaLogMigration } from './0005-saga-log.js';
 import { inferenceMigration } from './0006-inference.js';
 import { outboxRelayMigration } from './0007-outbox-relay.js';
 import { sagaDurableMigration } from './0010-saga-durable.js';
+import { atomsFullTextMigration } from './0012-atoms-full-text.js';
+import { documentsMigration } from './0013-documents.js';
 
 /**
  * What a migration's SQL may depend on. Statements run with `search_path` set (for the
@@ -92,6 +94,11 @@ export const migrations: readonly Migration[] = Object.freeze([
   { id: 8, name: 'reserved-8', up: () => [] },
   { id: 9, name: 'reserved-9', up: () => [] },
   sagaDurableMigration,
+  // TEMPORARY: id 11 is reserved for the atoms branch (which has needed no migration so far);
+  // this no-op placeholder keeps the ids contiguous (replace it with the real 0011 if one lands).
+  { id: 11, name: 'reserved-11', up: () => [] },
+  atomsFullTextMigration,
+  documentsMigration,
 ]);
 
 /**
