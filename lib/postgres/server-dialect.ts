@@ -16,6 +16,9 @@
  *   {@link DatabaseAuthenticationError} and {@link DatabaseDoesNotExistError}.
  * - Closing a connection waits a short while for the server's goodbye, then destroys the socket,
  *   so a hung server cannot keep the process alive.
+ * - A new connection starts with `DEALLOCATE ALL`: a session that outlived its previous
+ *   connection (PGlite's socket server) would otherwise refuse the library's named prepared
+ *   statements as already existing.
  *
  * Hand-written because these are the seams of two libraries (knex's pool and node-postgres's
  * client); no package provides them.
@@ -231,6 +234,10 @@ export function serverDialect(timeouts: ServerTimeouts): typeof PostgreSqlKnexDi
       });
       try {
         await client.connect();
+        // A session can outlive its connection (PGlite's socket server is one session for every
+        // connection; so is a session pooler's): drop the named prepared statements an earlier
+        // client left, which this client does not know of and would try to prepare again.
+        await client.query('DEALLOCATE ALL');
         this.version ??= await this.checkVersion(client);
         await this.setSchemaSearchPath(client);
         return client;

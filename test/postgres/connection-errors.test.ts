@@ -10,6 +10,8 @@ import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
+import { ingest } from '../../lib/atoms/ingest.js';
+import { localEmbedder } from '../../lib/atoms/local-embedder.js';
 import { EXIT } from '../../lib/cli/exit-status.js';
 import type { CliErrorJson } from '../../lib/cli/run.js';
 import {
@@ -323,6 +325,32 @@ serverTest(
       t.is(e?.phase, 'statement');
       await db.close();
       t.true(db.closed);
+    } finally {
+      await db.close();
+      await proxy.close();
+      await direct.orm.em.getConnection().execute(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await direct.close();
+    }
+  },
+);
+
+serverTest(
+  'an ingest whose server stops answering ends with DatabaseTimeoutError, not 1k failed items',
+  async (t) => {
+    const schema = uniqueSchema('hung_ingest');
+    const direct = await openDatabase({ url: SERVER_URL, schema });
+    const proxy = await freezableProxy(new URL(SERVER_URL));
+    const db = await openDatabase({ url: proxy.url, schema, statementTimeoutMs: 200 });
+    try {
+      const items = Array.from({ length: 1_000 }, (_, i) => ({
+        content: `hung ingest ${i} ${schema}`,
+        sourceId: `hung#${i}`,
+      }));
+      proxy.freeze();
+      const e = await t.throwsAsync(
+        ingest(items, { db, embedder: localEmbedder(db.embeddingDimensions), batchSize: 100 }),
+      );
+      t.true(isDatabaseTimeoutError(e), String(e));
     } finally {
       await db.close();
       await proxy.close();
