@@ -95,7 +95,7 @@ export const OPTION_SPECS = {
   split: {
     type: 'string',
     value: '<mode>',
-    help: 'paragraph (blocks between blank lines), line, or file (default: paragraph)',
+    help: 'paragraph (markdown blocks: paragraphs, a heading with the block after it, whole lists and code fences), line, or file (default: paragraph)',
     commands: ['ingest'],
     choices: ['paragraph', 'line', 'file'],
   },

@@ -1,4 +1,7 @@
+import { markdownChunker } from '../chunking/markdown-chunker.js';
 import type { SplitMode } from './parse-command-line.js';
+
+const markdownBlocks = markdownChunker();
 
 /**
  * A piece of a file that becomes one atom.
@@ -15,8 +18,10 @@ export interface TextPiece {
 
 /**
  * Cuts a text into the pieces `ingest` stores, after turning `\r\n` and `\r` into `\n`:
- * - `'paragraph'`: runs of non-blank lines (blank: empty or only whitespace), each line's
- *   trailing whitespace removed, indentation kept;
+ * - `'paragraph'`: the blocks of the markdown chunker (`markdownChunker()` without a budget):
+ *   paragraphs (runs of non-blank lines), a heading joined to the block after it, a list
+ *   (blank lines between items included) and a code fence (blank lines inside included) each
+ *   whole; each line's trailing whitespace removed, indentation kept;
  * - `'line'`: every non-blank line, trimmed;
  * - `'file'`: the whole text, trimmed (nothing when it is blank).
  *
@@ -31,6 +36,10 @@ export function* splitText(text: string, mode: SplitMode): Generator<TextPiece> 
     const whole = normalised.trim();
     if (whole !== '')
       yield { text: whole, line: 1 + leadingNewlines(normalised), end: normalised.length };
+    return;
+  }
+  if (mode === 'paragraph') {
+    yield* markdownPieces(normalised);
     return;
   }
   let offset = 0;
@@ -58,6 +67,30 @@ export function* splitText(text: string, mode: SplitMode): Generator<TextPiece> 
     offset = nl + 1;
   }
   if (block.length > 0) yield { text: block.join('\n'), line: blockLine, end: blockEnd };
+}
+
+/** The markdown chunker's blocks as pieces, with their first line (1-based). */
+function* markdownPieces(text: string): Generator<TextPiece> {
+  let line = 1;
+  let counted = 0;
+  for (const chunk of markdownBlocks({ id: '', content: text })) {
+    for (
+      let i = text.indexOf('\n', counted);
+      i !== -1 && i < chunk.start;
+      i = text.indexOf('\n', i + 1)
+    ) {
+      line++;
+    }
+    counted = chunk.start;
+    const content =
+      chunk.content.includes(' \n') || chunk.content.includes('\t\n')
+        ? chunk.content
+            .split('\n')
+            .map((l) => l.trimEnd())
+            .join('\n')
+        : chunk.content;
+    yield { text: content, line, end: chunk.end };
+  }
 }
 
 /** Newlines before the first non-whitespace character. */

@@ -104,7 +104,7 @@ both('ingest a folder, then again: every item is a duplicate', async (t, target,
   t.is(r1.duplicates, CORPUS_ITEMS - CORPUS_DISTINCT);
   t.is(r1.failed, 0);
   const bytes = Object.values(PARAGRAPHS).reduce((s, p) => s + Buffer.byteLength(p), 0);
-  t.is(r1.bytes, bytes + Buffer.byteLength(PARAGRAPHS['guide.md:3']));
+  t.is(r1.bytes, bytes + Buffer.byteLength(PARAGRAPHS['guide.md:6']));
   t.deepEqual(Object.keys(r1.stepMs).sort(), [
     'confirm-claimed',
     'dedupe',
@@ -172,8 +172,8 @@ both('search finds the right paragraph first', async (t, target, corpus) => {
   t.is(result.query, 'penguins huddle on the ice');
   t.is(result.model, 'hartonomous/feature-hash-v1');
   t.is(result.hits.length, 3);
-  t.is(result.hits[0]?.sourceId, 'guide.md:3');
-  t.is(result.hits[0]?.content, PARAGRAPHS['guide.md:3']);
+  t.is(result.hits[0]?.sourceId, 'guide.md:1');
+  t.is(result.hits[0]?.content, PARAGRAPHS['guide.md:1']);
   t.is(result.hits[0]?.rank, 1);
   t.true((result.hits[0]?.similarity ?? 0) > (result.hits[1]?.similarity ?? 1));
 
@@ -203,8 +203,9 @@ both('search --mode text and hybrid, with --content-type', async (t, target, cor
   const hybrid = await search('sourdough', 'yeast', '--mode', 'hybrid', '-k', '2');
   t.is(hybrid.hits[0]?.sourceId, 'guide.md:6');
   t.is(typeof hybrid.hits[0]?.similarity, 'number');
-  // the penguin paragraph is in guide.md (text/markdown) and notes.txt (text/plain), stored once
-  const plain = await search('penguins', '--content-type', 'text/plain', '-k', '10');
+  // the sourdough paragraph is in guide.md (text/markdown) and notes.txt (text/plain), stored
+  // once, as text/markdown (the first file read)
+  const plain = await search('sourdough', '--content-type', 'text/plain', '-k', '10');
   t.deepEqual(plain.filter, { contentType: 'text/plain' });
   t.true(plain.hits.length > 0);
   t.true(plain.hits.every((h) => h.contentType === 'text/plain'));

@@ -264,14 +264,23 @@ test('findTextFiles walks folders by extension, skips hidden and node_modules, k
   }
 });
 
-test('splitText cuts paragraphs, lines or whole files with their line numbers', (t) => {
+test('splitText cuts markdown blocks, lines or whole files with their line numbers', (t) => {
   const text = '\r\n# Title\r\n\r\nfirst line  \n  second line\n \t \nlast\n\n\n';
+  // paragraph: the markdown chunker's blocks, a heading joined to the block after it
   t.deepEqual(
     [...splitText(text, 'paragraph')].map(({ text, line }) => ({ text, line })),
     [
-      { text: '# Title', line: 2 },
-      { text: 'first line\n  second line', line: 4 },
+      { text: '# Title\n\nfirst line\n  second line', line: 2 },
       { text: 'last', line: 7 },
+    ],
+  );
+  const md = '- a\n\n- b\n\n```\ncode\n\nmore  \n```\n\nafter\n';
+  t.deepEqual(
+    [...splitText(md, 'paragraph')].map(({ text, line }) => ({ text, line })),
+    [
+      { text: '- a\n\n- b', line: 1 },
+      { text: '```\ncode\n\nmore\n```', line: 5 },
+      { text: 'after', line: 11 },
     ],
   );
   t.deepEqual(
