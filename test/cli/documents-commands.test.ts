@@ -49,7 +49,7 @@ function both(
       continue;
     }
     (backend === 'pglite' ? test.serial : test)(name, async (t) => {
-      t.timeout(300_000); // PGlite opens its folder once per command run
+      t.timeout(900_000); // PGlite opens its folder once per command run (slow on a loaded machine)
       const target =
         backend === 'postgres'
           ? postgresTarget('docs')
