@@ -4,7 +4,6 @@
  * batches, small batches, concurrency above 1, on every backend, checked against `count(*)`.
  */
 import { randomBytes } from 'node:crypto';
-import test from 'ava';
 import fc from 'fast-check';
 import { leaseHashes, ownerLeases, releaseLeases } from '../../lib/atoms/claim-leases.js';
 import type { Embedder } from '../../lib/atoms/embedder.js';
