@@ -73,6 +73,7 @@ export {
   persistAtoms,
 } from './persist-atoms.js';
 export {
+  type FusedRank,
   type ReciprocalRankFusionOptions,
   reciprocalRankFusion,
 } from './reciprocal-rank-fusion.js';

@@ -17,6 +17,22 @@ export interface ReciprocalRankFusionOptions {
 }
 
 /**
+ * One id of a fused ranking.
+ *
+ * @example
+ * ```ts
+ * import type { FusedRank } from '@hartonomous/pipelines/atoms';
+ * const show = (r: FusedRank) => `${r.id}: ${r.score.toFixed(4)}`;
+ * ```
+ */
+export interface FusedRank {
+  /** The id, as the lists gave it. */
+  readonly id: string;
+  /** Its fused score: the sum of `1 / (k + rank)` over the lists it appears in. */
+  readonly score: number;
+}
+
+/**
  * Fuses ranked lists by reciprocal rank fusion (Cormack, Clarke and Büttcher, 2009): each id
  * scores the sum over the lists it appears in of `1 / (k + rank)`, rank 1-based. Only ranks
  * count, never the lists' own scores, so lists on incomparable scales (cosine similarity and
@@ -38,7 +54,7 @@ export interface ReciprocalRankFusionOptions {
 export function reciprocalRankFusion(
   lists: readonly (readonly string[])[],
   options: ReciprocalRankFusionOptions = {},
-): { id: string; score: number }[] {
+): FusedRank[] {
   const k = options.k ?? 60;
   if (!(k >= 0) || !Number.isFinite(k)) {
     throw new TypeError(`reciprocalRankFusion: k must be a finite number >= 0, got ${k}`);

@@ -110,7 +110,10 @@ export interface SimilarAtom {
  * const show = (hit: TextMatch) => `${hit.score.toFixed(3)} ${hit.content.slice(0, 40)}`;
  * ```
  */
-export type TextMatch = Omit<SimilarAtom, 'similarity'> & { readonly similarity: null };
+export type TextMatch = Omit<SimilarAtom, 'similarity'> & {
+  /** Always null: a text search involves no embedding. */
+  readonly similarity: null;
+};
 
 /**
  * The `k` atoms best matching a query, best first (ties by id).

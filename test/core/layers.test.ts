@@ -10,6 +10,7 @@ const allowed: Record<string, readonly string[]> = {
   core: ['core', 'observability'],
   flow: ['flow', 'core', 'observability'],
   operators: ['operators', 'flow', 'core', 'observability'],
+  chunking: ['chunking', 'core'],
 };
 
 /** The lib folders a file imports from (relative imports only). */
