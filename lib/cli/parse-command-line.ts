@@ -167,8 +167,8 @@ export const OPTION_SPECS = {
   collection: {
     type: 'string',
     value: '<name>',
-    help: 'the collection (namespace) of the documents; required by sync and delete (export: all atoms without it)',
-    commands: ['sync', 'delete', 'export'],
+    help: 'the collection (namespace) of the documents; required by sync and delete (export, search: all atoms without it)',
+    commands: ['sync', 'delete', 'export', 'search'],
   },
   cleanup: {
     type: 'string',

@@ -53,6 +53,7 @@ export async function searchCommand(
     const filter = {
       ...(options.filter ? { metadata: { ...options.filter } } : {}),
       ...(options.contentType ? { contentType: options.contentType } : {}),
+      ...(options.collection !== undefined ? { collection: options.collection } : {}),
     };
     const signal = io.signal ? { signal: io.signal } : {};
     const embedding =

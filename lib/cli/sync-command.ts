@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { relative, resolve, sep } from 'node:path';
+import { markdownChunker } from '../chunking/markdown-chunker.js';
 import type { DocumentInput } from '../documents/document.js';
 import {
   type DocumentSyncProgress,
@@ -115,6 +116,8 @@ export async function syncCommand(
       db,
       collection,
       cleanup: options.cleanup,
+      // the same blocks as `ingest --split paragraph`: a heading with its section, fences whole
+      chunker: markdownChunker(),
       embedder: embedding.embedder,
       owner: `hartonomous-cli:${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
       ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),

@@ -9,6 +9,7 @@ import { contentHash } from '../../lib/atoms/hash.js';
 import type { DeleteCommandResult } from '../../lib/cli/delete-command.js';
 import type { ExportLine } from '../../lib/cli/export-command.js';
 import type { IngestCommandReport } from '../../lib/cli/ingest-command.js';
+import type { SearchCommandResult } from '../../lib/cli/search-command.js';
 import type { SyncCommandReport } from '../../lib/cli/sync-command.js';
 import {
   type CliTarget,
@@ -48,7 +49,7 @@ function both(
       continue;
     }
     (backend === 'pglite' ? test.serial : test)(name, async (t) => {
-      t.timeout(300_000); // PGlite opens its folder once per command run
+      t.timeout(900_000); // PGlite opens its folder once per command run (slow on a loaded machine)
       const target =
         backend === 'postgres'
           ? postgresTarget('docs')
@@ -137,6 +138,19 @@ both(
       t.is(l.hash, contentHash(l.content));
       t.is(Buffer.from(l.vector ?? '', 'base64').length % 4, 0);
       t.true((l.vector ?? '').length > 0);
+    }
+
+    // search within a collection
+    for (const [collection, n] of [
+      ['kb', 2],
+      ['nope', 0],
+    ] as const) {
+      const found = await runCli(
+        ['search', 'shared', '--collection', collection, '-k', '10', '--json', ...target.args],
+        { cwd: dir },
+      );
+      t.is(found.code, 0, found.stderr);
+      t.is(json<SearchCommandResult>(found.stdout).hits.length, n);
     }
 
     // the export read back: by ingest (atoms) and by sync (documents, ids = hashes)

@@ -96,6 +96,17 @@ suite.test(
               `rank ${i}: ${h.similarity} vs ${truth[i]}`,
             );
           });
+          // text and hybrid search honour the same filter
+          for (const mode of ['text', 'hybrid'] as const) {
+            const more = await searchSimilar(db, words.join(' '), k, {
+              mode,
+              embedder,
+              collection,
+              ...(documentIds ? { documentIds } : {}),
+            });
+            for (const h of more)
+              t.true(eligible.has(h.id), `${mode} hit ${h.id} is not in the filter`);
+          }
         },
       ),
       { numRuns: 25 },
