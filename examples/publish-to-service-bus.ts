@@ -16,11 +16,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { memoryPublisher, type Publisher } from '@hartonomous/pipelines';
+import type { Publisher } from '@hartonomous/pipelines';
 import { ingest } from '@hartonomous/pipelines/atoms';
 import { listDeadOutbox, outboxHealth, outboxRelay } from '@hartonomous/pipelines/outbox';
 import { openDatabase } from '@hartonomous/pipelines/postgres';
 import { serviceBusPublisher } from '@hartonomous/pipelines/service-bus';
+import { memoryPublisher } from '@hartonomous/pipelines/testing';
 import { startAmqpPeer } from '../test/support/amqp-peer.js';
 
 const smoke = Boolean(process.env.SMOKE);

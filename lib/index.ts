@@ -8,6 +8,17 @@
  * @packageDocumentation
  */
 
+// Publishing (broker-neutral; the Azure implementation is in '@hartonomous/pipelines/service-bus')
+export {
+  isMessageTooLargeError,
+  isPublisherClosedError,
+  isPublishFailedError,
+  MessageTooLargeError,
+  type OutgoingMessage,
+  type Publisher,
+  PublisherClosedError,
+  PublishFailedError,
+} from './broker/publisher.js';
 // Core: steps, pipelines, context, outcomes
 export {
   type BatchContext,
@@ -31,20 +42,6 @@ export { fromWork, type Work } from './core/from-work.js';
 export type { PipelineOptions, RunOptions, StreamOptions } from './core/options.js';
 export type { Failure, Outcome, Success } from './core/outcome.js';
 export { type Pipeline, pipeline } from './core/pipeline.js';
-// Publishing (broker-neutral; the Azure implementation is in '@hartonomous/pipelines/service-bus')
-export {
-  isMessageTooLargeError,
-  isPublisherClosedError,
-  isPublishFailedError,
-  type MemoryPublisher,
-  type MemoryPublisherOptions,
-  MessageTooLargeError,
-  memoryPublisher,
-  type OutgoingMessage,
-  type Publisher,
-  PublisherClosedError,
-  PublishFailedError,
-} from './core/publisher.js';
 export type { OverflowPolicy, Source } from './core/source.js';
 export {
   type AnyStep,
@@ -70,6 +67,7 @@ export {
   QueueClosedError,
   type TryReadResult,
 } from './flow/bounded-queue.js';
+export { injectTraceContext } from './http/trace-context.js';
 // Observability
 export {
   type LogEvent,

@@ -62,6 +62,7 @@ const probes = {
   '@hartonomous/pipelines/ops': 'serveOperations',
   '@hartonomous/pipelines/config': 'loadConfig',
   '@hartonomous/pipelines/rollout': 'rollout',
+  '@hartonomous/pipelines/testing': 'memoryPublisher',
 };
 const missingSubpaths = Object.keys(pkg.exports).filter(
   (k) => k !== './package.json' && !(`@hartonomous/pipelines${k.slice(1)}` in probes),

@@ -25,6 +25,17 @@ if ! ready; then
 fi
 
 ready || { echo "PostgreSQL did not come up on 127.0.0.1:5432" >&2; exit 1; }
-psql -h 127.0.0.1 -U postgres -tAc "select 1 from pg_database where datname = 'test'" | grep -q 1 \
-  || psql -h 127.0.0.1 -U postgres -c 'create database test'
-echo "PostgreSQL ready on 127.0.0.1:5432 (database test)"
+# the database the tests use: the one DATABASE_URL names (its path, without a query), else test
+db="test"
+if [ -n "${DATABASE_URL:-}" ]; then
+  db="${DATABASE_URL##*/}"
+  db="${db%%\?*}"
+  [ -n "$db" ] || db="test"
+fi
+# (psql interpolates :'name' and :"name" only in input it reads, not in -c)
+exists="$(echo "select 1 from pg_database where datname = :'name'" \
+  | psql -h 127.0.0.1 -U postgres -d postgres -tA -v name="$db")"
+if [ "$exists" != "1" ]; then
+  echo 'create database :"name"' | psql -h 127.0.0.1 -U postgres -d postgres -q -v name="$db"
+fi
+echo "PostgreSQL ready on 127.0.0.1:5432 (database ${db})"

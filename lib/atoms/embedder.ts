@@ -5,8 +5,10 @@
  * implementing this interface.
  *
  * Contract: `embed` resolves with exactly one vector per input text, in order, each
- * `dimensions` long; it rejects with `signal.reason` when the signal aborts. Check outputs you
- * do not trust with {@link validateVectors}.
+ * `dimensions` long; it rejects with `signal.reason` when the signal aborts. When only some
+ * inputs got no usable vector it may reject with a `PartialEmbeddingError` holding, per input,
+ * the vector or its `InvalidEmbeddingError`: the ingestion pipeline then fails only those
+ * items. Check outputs you do not trust with {@link validateVectors}.
  *
  * @example
  * ```ts

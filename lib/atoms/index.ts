@@ -62,6 +62,22 @@ export {
 } from './ingest.js';
 export type { AtomInput, DuplicateOf, IngestResult } from './ingest-steps.js';
 export {
+  AtomRejectedError,
+  InvalidContentError,
+  InvalidContentTypeError,
+  type InvalidFieldReason,
+  InvalidMetadataError,
+  type InvalidMetadataReason,
+  InvalidSourceIdError,
+  isAtomRejectedError,
+  isInvalidContentError,
+  isInvalidContentTypeError,
+  isInvalidMetadataError,
+  isInvalidSourceIdError,
+  isPartialEmbeddingError,
+  PartialEmbeddingError,
+} from './item-errors.js';
+export {
   LOCAL_EMBEDDER_MODEL,
   type LocalEmbedderOptions,
   localEmbedder,
@@ -94,4 +110,5 @@ export {
   type ValidContent,
   validateContent,
 } from './validate-content.js';
+export { type ValidateItemOptions, type ValidItem, validateItem } from './validate-item.js';
 export { validateVectors } from './validate-vector.js';

@@ -9,6 +9,7 @@ import {
   withTransaction,
 } from '../postgres/database.js';
 import type { Embedder } from './embedder.js';
+import { isPartialEmbeddingError } from './item-errors.js';
 import { validateVectors } from './validate-vector.js';
 
 /**
@@ -111,7 +112,10 @@ export async function searchSimilar(
     const { embedder } = options;
     if (!embedder) throw new TypeError('searchSimilar: a text query needs options.embedder');
     const ac = signal ? undefined : new AbortController();
-    const embedded = await embedder.embed([query], signal ?? ac!.signal);
+    const embedded = await embedder.embed([query], signal ?? ac!.signal).catch((e: unknown) => {
+      // one input: its own InvalidEmbeddingError says more than "1 of 1 inputs failed"
+      throw isPartialEmbeddingError(e) && e.results.length === 1 ? e.results[0] : e;
+    });
     [vector] = validateVectors(embedded, dims, 1) as [Float32Array];
   } else {
     [vector] = validateVectors([query], dims, 1) as [Float32Array];
@@ -158,7 +162,7 @@ function searchPgvector(
   const sql = `SELECT ${COLUMNS}, 1 - (embedding <=> $1::vector) AS similarity
 FROM ${state.qschema}.atoms
 WHERE embedding IS NOT NULL${model === undefined ? '' : ' AND embedding_model = $3'}
-ORDER BY embedding <=> $1::vector, id
+ORDER BY embedding <=> $1::vector, atoms.id
 LIMIT $2`;
   const values: unknown[] = [pgvectorValue(vector), k];
   if (model !== undefined) values.push(model);
@@ -188,16 +192,19 @@ async function searchScan(
   if (queryNorm === 0) return [];
 
   const q = state.qschema;
-  const scanSql = `SELECT id::text AS id, embedding FROM ${q}.atoms
-WHERE embedding IS NOT NULL AND id > $1::bigint${model === undefined ? '' : ' AND embedding_model = $3'}
-ORDER BY id LIMIT $2`;
+  // The keyset is the bigint column itself: the id travels as text (JavaScript has no int8),
+  // under another name, so `ORDER BY atoms.id` and `atoms.id > $1` never compare text (where
+  // 10 sorts before 9 and a page boundary would skip rows).
+  const scanSql = `SELECT atoms.id::text AS id_text, embedding FROM ${q}.atoms
+WHERE embedding IS NOT NULL AND atoms.id > $1::bigint${model === undefined ? '' : ' AND embedding_model = $3'}
+ORDER BY atoms.id LIMIT $2`;
   const heap = new TopK(k);
   let after = '0';
   for (;;) {
     const values: unknown[] = [after, chunkSize];
     if (model !== undefined) values.push(model);
     const { rows } = await withClient(state, signal, (client: SqlClient) =>
-      prepared<{ id: string; embedding: Buffer }>(client, 'search_scan', scanSql, values),
+      prepared<{ id_text: string; embedding: Buffer }>(client, 'search_scan', scanSql, values),
     );
     for (const row of rows) {
       const v = viewFloat32LE(row.embedding);
@@ -208,10 +215,10 @@ ORDER BY id LIMIT $2`;
         dot += x * query[i]!;
         norm += x * x;
       }
-      if (norm > 0) heap.offer(BigInt(row.id), dot / (Math.sqrt(norm) * queryNorm));
+      if (norm > 0) heap.offer(BigInt(row.id_text), dot / (Math.sqrt(norm) * queryNorm));
     }
     if (rows.length < chunkSize) break;
-    after = rows.at(-1)!.id;
+    after = rows.at(-1)!.id_text;
   }
 
   const best = heap.sorted();

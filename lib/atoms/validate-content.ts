@@ -1,4 +1,5 @@
 import { ContentTooLargeError, EmptyContentError, InvalidUtf8Error } from './errors.js';
+import { InvalidContentError } from './item-errors.js';
 
 /**
  * The default largest content accepted: 1 MiB of UTF-8.
@@ -54,7 +55,8 @@ const LONE_SURROGATE = /\p{Cs}/u;
  * @param content - text, or bytes declared as UTF-8 text
  * @param options - a byte limit, or {@link ValidateContentOptions}
  * @returns the text and its UTF-8 size
- * @throws {@link EmptyContentError}, {@link ContentTooLargeError}, {@link InvalidUtf8Error}
+ * @throws {@link EmptyContentError}, {@link ContentTooLargeError}, {@link InvalidUtf8Error},
+ * `InvalidContentError` (neither a string nor bytes)
  *
  * @example
  * ```ts
@@ -96,7 +98,7 @@ export function validateContent(
       throw new InvalidUtf8Error(byteSize);
     }
   } else {
-    throw new TypeError('validateContent: content must be a string or a Uint8Array');
+    throw new InvalidContentError(typeof content);
   }
   if (byteSize > maxBytes) throw new ContentTooLargeError(byteSize, maxBytes);
   if (text.includes('\u0000')) {

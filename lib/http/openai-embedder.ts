@@ -1,13 +1,6 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import {
-  type Context,
-  context,
-  propagation,
-  SpanKind,
-  SpanStatusCode,
-  trace,
-} from '@opentelemetry/api';
+import { type Context, context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import got, { type Got } from 'got';
 import type { Logger } from 'pino';
 import { lastValueFrom, type MonoTypeOperatorFunction } from 'rxjs';
@@ -17,6 +10,7 @@ import {
   InvalidEmbeddingError,
   isInvalidEmbeddingError,
 } from '../atoms/errors.js';
+import { PartialEmbeddingError } from '../atoms/item-errors.js';
 import { validateVectors } from '../atoms/validate-vector.js';
 import { messageOf } from '../core/errors.js';
 import { fromWork } from '../core/from-work.js';
@@ -32,6 +26,7 @@ import {
 import { policy } from '../operators/policy.js';
 import { type RetryOptions, retry, retryAfterMs } from '../operators/retry.js';
 import { isTimeoutError, timeout } from '../operators/timeout.js';
+import { injectTraceContext } from './trace-context.js';
 
 /**
  * Options of {@link openAIEmbedder}.
@@ -114,6 +109,8 @@ export interface OpenAIEmbedder extends Embedder {
   close(): void;
 }
 
+type VectorOrError = Float32Array | InvalidEmbeddingError;
+
 interface EmbeddingsResponse {
   data?: { index?: number; embedding?: unknown }[];
 }
@@ -129,11 +126,14 @@ interface EmbeddingsResponse {
  * after the server's Retry-After), and a breaker stops calling a failing server. The caller's
  * AbortSignal cancels everything (the promise rejects with `signal.reason`). Each attempt is a
  * CLIENT span, and W3C trace context (`traceparent`, `tracestate`) is injected into its headers
- * by a got `beforeRequest` hook. Every response is checked: one finite vector of `dimensions`
- * per input, else {@link InvalidEmbeddingError} (not retried).
+ * by a got `beforeRequest` hook. Every response is checked: one vector per input, else
+ * {@link InvalidEmbeddingError} (not retried); each vector finite and `dimensions` long. A bad
+ * vector fails only its own input: `embed` then rejects with a `PartialEmbeddingError` whose
+ * `results` hold the good vectors and, for each bad input, its `InvalidEmbeddingError` (the
+ * ingestion pipeline stores the good ones and fails the bad items alone).
  *
  * Errors: {@link EmbeddingHttpError} (`status`, `retryAfterMs`), `TimeoutError`,
- * `BrokenCircuitError`, {@link InvalidEmbeddingError}. The API key appears in none of them.
+ * `BrokenCircuitError`, {@link InvalidEmbeddingError}, `PartialEmbeddingError`. The API key appears in none of them.
  *
  * @param options - endpoint, model, dimensions, batching and resilience
  * @returns the embedder
@@ -227,7 +227,7 @@ export function openAIEmbedder(options: OpenAIEmbedderOptions): OpenAIEmbedder {
       beforeRequest: [
         (o) => {
           const otel = (o.context as { otel?: Context }).otel ?? context.active();
-          propagation.inject(otel, o.headers);
+          injectTraceContext(otel, o.headers);
         },
       ],
     },
@@ -238,7 +238,7 @@ export function openAIEmbedder(options: OpenAIEmbedderOptions): OpenAIEmbedder {
     offset: number,
     parent: Context,
     signal: AbortSignal,
-  ): Promise<Float32Array[]> {
+  ): Promise<VectorOrError[]> {
     const span = tracer.startSpan(
       `embeddings ${model}`,
       {
@@ -302,7 +302,7 @@ export function openAIEmbedder(options: OpenAIEmbedderOptions): OpenAIEmbedder {
     }
   }
 
-  function parseVectors(text: string, count: number, offset: number): Float32Array[] {
+  function parseVectors(text: string, count: number, offset: number): VectorOrError[] {
     let parsed: EmbeddingsResponse;
     try {
       parsed = JSON.parse(text) as EmbeddingsResponse;
@@ -318,27 +318,28 @@ export function openAIEmbedder(options: OpenAIEmbedderOptions): OpenAIEmbedder {
     const raw = ordered.map((d) =>
       typeof d?.embedding === 'string' ? decodeBase64Floats(d.embedding) : d?.embedding,
     );
-    try {
-      return validateVectors(raw, dimensions, count);
-    } catch (e) {
-      if (isInvalidEmbeddingError(e) && e.index >= 0) {
-        throw new InvalidEmbeddingError(
-          e.index + offset,
-          e.reason,
-          e.message.replace(/^[^:]*: /, ''),
-        );
-      }
-      throw e;
+    if (raw.length !== count) {
+      // which input a vector belongs to is unknown: the whole request fails
+      throw new InvalidEmbeddingError(-1, 'count', `expected ${count} vectors, got ${raw.length}`);
     }
+    // a bad vector fails only its own input
+    return raw.map((v, i) => {
+      try {
+        return validateVectors([v], dimensions, 1)[0] as Float32Array;
+      } catch (e) {
+        if (!isInvalidEmbeddingError(e)) throw e;
+        return new InvalidEmbeddingError(i + offset, e.reason, e.message.replace(/^[^:]*: /, ''));
+      }
+    });
   }
 
   /** timeout per attempt -> retry -> breaker; aborting `signal` stops retrying at once. */
-  function policyFor(signal: AbortSignal): MonoTypeOperatorFunction<Float32Array[]> {
-    const operators: MonoTypeOperatorFunction<Float32Array[]>[] = [
-      timeout<Float32Array[]>({ ms: timeoutMs, label: `POST ${url}` }),
+  function policyFor(signal: AbortSignal): MonoTypeOperatorFunction<VectorOrError[]> {
+    const operators: MonoTypeOperatorFunction<VectorOrError[]>[] = [
+      timeout<VectorOrError[]>({ ms: timeoutMs, label: `POST ${url}` }),
     ];
-    if (retryOptions) operators.push(retry<Float32Array[]>({ ...retryOptions, signal }));
-    if (breaker) operators.push(circuitBreaker<Float32Array[]>(breaker));
+    if (retryOptions) operators.push(retry<VectorOrError[]>({ ...retryOptions, signal }));
+    if (breaker) operators.push(circuitBreaker<VectorOrError[]>(breaker));
     return policy(...operators);
   }
 
@@ -353,14 +354,18 @@ export function openAIEmbedder(options: OpenAIEmbedderOptions): OpenAIEmbedder {
       if (!Array.isArray(texts)) throw new TypeError('embed: texts must be an array');
       signal.throwIfAborted();
       const parent = context.active();
-      const out: Float32Array[] = [];
+      const out: VectorOrError[] = [];
+      let bad = 0;
       for (const [start, end] of chunks(texts, batchSize, maxBatchChars)) {
         const inputs = texts.slice(start, end);
         try {
           const vectors = await lastValueFrom(
             fromWork((s) => requestOnce(inputs, start, parent, s), signal).pipe(policyFor(signal)),
           );
-          out.push(...vectors);
+          for (const v of vectors) {
+            if (!(v instanceof Float32Array)) bad++;
+            out.push(v);
+          }
         } catch (e) {
           if (signal.aborted) throw signal.reason;
           logEvent(logger, LogEvents.embedRequestFailed, () => ({
@@ -372,7 +377,16 @@ export function openAIEmbedder(options: OpenAIEmbedderOptions): OpenAIEmbedder {
           throw e;
         }
       }
-      return out;
+      if (bad > 0) {
+        logEvent(logger, LogEvents.embedVectorsRejected, () => ({
+          url,
+          model,
+          inputs: texts.length,
+          rejected: bad,
+        }));
+        throw new PartialEmbeddingError(out);
+      }
+      return out as Float32Array[];
     },
     close() {
       agents.http.destroy();

@@ -63,7 +63,7 @@ export {
   type ModelRegistryOptions,
   modelRegistry,
 } from './model-registry.js';
-export { type OpenAiChatOptions, openAiChat } from './openai-chat.js';
+export { type OpenAIChatOptions, openAIChat } from './openai-chat.js';
 export {
   type PersistAnswerOptions,
   type PersistInput,

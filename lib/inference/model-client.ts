@@ -2,15 +2,14 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import {
   type Context,
-  isSpanContextValid,
   context as otelContext,
-  propagation,
   SpanKind,
   SpanStatusCode,
   trace,
 } from '@opentelemetry/api';
 import got, { type Got } from 'got';
 import { messageOf } from '../core/errors.js';
+import { injectTraceContext } from '../http/trace-context.js';
 import { type TelemetryOptions, tracerOf } from '../observability/telemetry.js';
 import { PermanentError, retryAfterMs } from '../operators/retry.js';
 import { InvalidAnswerError, ModelHttpError } from './errors.js';
@@ -60,7 +59,7 @@ export interface ModelHttpRequest {
 /**
  * The mapping hook between the ensemble and a model's HTTP API: how to build the request and
  * how to read the answer out of the response. The library's own protocol is
- * {@link jsonProtocol} (kind `'json'`); {@link openAiChat} maps an OpenAI-compatible chat
+ * {@link jsonProtocol} (kind `'json'`); {@link openAIChat} maps an OpenAI-compatible chat
  * completions endpoint; write your own for anything else and register it under a `kind`.
  *
  * @example
@@ -101,9 +100,9 @@ export interface ModelAdapter {
  *
  * @example
  * ```ts
- * import { jsonProtocol, type ModelClientOptions, openAiChat } from '@hartonomous/pipelines/inference';
+ * import { jsonProtocol, type ModelClientOptions, openAIChat } from '@hartonomous/pipelines/inference';
  * const options: ModelClientOptions = {
- *   adapters: { json: jsonProtocol, 'openai-chat': openAiChat({ labels: ['positive', 'negative'] }) },
+ *   adapters: { json: jsonProtocol, 'openai-chat': openAIChat({ labels: ['positive', 'negative'] }) },
  *   maxSockets: 64,
  * };
  * ```
@@ -162,9 +161,9 @@ export interface ModelClient {
  *
  * @example
  * ```ts
- * import { ensemble, modelClient, openAiChat } from '@hartonomous/pipelines/inference';
+ * import { ensemble, modelClient, openAIChat } from '@hartonomous/pipelines/inference';
  *
- * const client = modelClient({ adapters: { 'openai-chat': openAiChat({ labels: ['yes', 'no'] }) } });
+ * const client = modelClient({ adapters: { 'openai-chat': openAIChat({ labels: ['yes', 'no'] }) } });
  * const e = ensemble({ models, client });
  * ```
  * @see {@link jsonProtocol} for the protocol of kind `'json'`
@@ -277,21 +276,6 @@ export function modelClient(options: ModelClientOptions = {}): ModelClient {
       agents.https.destroy();
     },
   };
-}
-
-/**
- * Writes W3C trace context into `headers`: through the registered propagator when the app
- * has one, else (the API's default propagator does nothing) from the context's span.
- * @internal
- */
-export function injectTraceContext(ctx: Context, headers: Record<string, string>): void {
-  propagation.inject(ctx, headers);
-  if (headers.traceparent) return;
-  const sc = trace.getSpanContext(ctx);
-  if (!sc || !isSpanContextValid(sc)) return;
-  headers.traceparent = `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 1) === 1 ? '01' : '00'}`;
-  const state = sc.traceState?.serialize();
-  if (state) headers.tracestate = state;
 }
 
 function excerpt(body: string): string {

@@ -2,18 +2,18 @@ import { InvalidAnswerError } from './errors.js';
 import type { ModelAdapter, ModelCall } from './model-client.js';
 
 /**
- * Options of {@link openAiChat}.
+ * Options of {@link openAIChat}.
  *
  * @example
  * ```ts
- * import type { OpenAiChatOptions } from '@hartonomous/pipelines/inference';
- * const options: OpenAiChatOptions = {
+ * import type { OpenAIChatOptions } from '@hartonomous/pipelines/inference';
+ * const options: OpenAIChatOptions = {
  *   system: 'Classify the sentiment. Answer with one word: positive, negative or neutral.',
  *   labels: ['positive', 'negative', 'neutral'],
  * };
  * ```
  */
-export interface OpenAiChatOptions {
+export interface OpenAIChatOptions {
   /** The system message. @default a short instruction to answer with the label or number only */
   system?: string;
   /** Builds the user message from the call. @default `String(input)` (JSON for non-strings) */
@@ -45,28 +45,28 @@ export interface OpenAiChatOptions {
  *
  * @example
  * ```ts
- * import { ensemble, openAiChat, registerModels } from '@hartonomous/pipelines/inference';
+ * import { ensemble, openAIChat, registerModels } from '@hartonomous/pipelines/inference';
  *
  * await registerModels(db, [
  *   { name: 'llama', kind: 'openai-chat', endpoint: 'http://127.0.0.1:11434/v1/chat/completions', options: { model: 'llama3.2' } },
  * ]);
  * const sentiment = ensemble({
  *   models: db,
- *   adapters: { 'openai-chat': openAiChat({ labels: ['positive', 'negative', 'neutral'] }) },
+ *   adapters: { 'openai-chat': openAIChat({ labels: ['positive', 'negative', 'neutral'] }) },
  * });
  * ```
  */
-export function openAiChat(options: OpenAiChatOptions = {}): ModelAdapter {
+export function openAIChat(options: OpenAIChatOptions = {}): ModelAdapter {
   const labels = options.labels;
   if (
     labels !== undefined &&
     (!Array.isArray(labels) || labels.some((l) => typeof l !== 'string' || !l))
   ) {
-    throw new TypeError('openAiChat: labels must be non-empty strings');
+    throw new TypeError('openAIChat: labels must be non-empty strings');
   }
   const maxTokens = options.maxTokens ?? 16;
   if (!Number.isInteger(maxTokens) || maxTokens < 1) {
-    throw new TypeError(`openAiChat: maxTokens must be a positive integer, got ${maxTokens}`);
+    throw new TypeError(`openAIChat: maxTokens must be a positive integer, got ${maxTokens}`);
   }
   const system =
     options.system ??

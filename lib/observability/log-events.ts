@@ -103,6 +103,8 @@ export const LogEvents = {
   ingestBatchPersisted: event(1406, 'ingest.batch_persisted', 'debug', 'batch persisted'),
   /** `1407` `embed.request_failed` (warn): embedding request failed. */
   embedRequestFailed: event(1407, 'embed.request_failed', 'warn', 'embedding request failed'),
+  /** `1420` `embed.vectors_rejected` (warn): some inputs got an unusable vector (only they fail). */
+  embedVectorsRejected: event(1420, 'embed.vectors_rejected', 'warn', 'embedding vectors rejected'),
 
   /** `1501` `outbox.published` (debug): outbox rows published. */
   outboxPublished: event(1501, 'outbox.published', 'debug', 'outbox rows published'),

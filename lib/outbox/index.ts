@@ -8,7 +8,7 @@
  *
  * @example
  * ```ts
- * import { memoryPublisher } from '@hartonomous/pipelines';
+ * import { memoryPublisher } from '@hartonomous/pipelines/testing';
  * import { openDatabase } from '@hartonomous/pipelines/postgres';
  * import { outboxRelay } from '@hartonomous/pipelines/outbox';
  *
@@ -22,7 +22,7 @@
  *
  * @module
  */
-export type { OutgoingMessage, Publisher } from '../core/publisher.js';
+export type { OutgoingMessage, Publisher } from '../broker/publisher.js';
 export {
   type ListDeadOutboxOptions,
   listDeadOutbox,

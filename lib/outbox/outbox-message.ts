@@ -1,4 +1,4 @@
-import type { OutgoingMessage } from '../core/publisher.js';
+import type { OutgoingMessage } from '../broker/publisher.js';
 import type { OutboxRow } from './outbox-row.js';
 
 /**

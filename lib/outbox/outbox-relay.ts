@@ -6,9 +6,9 @@ import {
   trace,
 } from '@opentelemetry/api';
 import type { Logger } from 'pino';
+import { isPublishFailedError, type OutgoingMessage, type Publisher } from '../broker/publisher.js';
 import { sleep } from '../core/abort.js';
 import { describeError, isPipelineError, messageOf } from '../core/errors.js';
-import { isPublishFailedError, type OutgoingMessage, type Publisher } from '../core/publisher.js';
 import { LogEvents, logEvent } from '../observability/log-events.js';
 import { silentLogger } from '../observability/logger.js';
 import {
@@ -36,7 +36,7 @@ import { type OutboxRow, type RawOutboxRow, ROW_COLUMNS, toOutboxRow } from './o
  *
  * @example
  * ```ts
- * import { memoryPublisher } from '@hartonomous/pipelines';
+ * import { memoryPublisher } from '@hartonomous/pipelines/testing';
  * import type { OutboxRelayOptions } from '@hartonomous/pipelines/outbox';
  *
  * const options: OutboxRelayOptions = {

@@ -55,11 +55,15 @@ export async function createVectorIndex(
     );
   }
   if (state.settings.vectorStorage !== 'pgvector') return false;
-  await withClient(state, options.signal, (client) =>
-    client.query(
-      `CREATE INDEX IF NOT EXISTS atoms_embedding_hnsw_idx ON ${state.qschema}.atoms
+  await withClient(
+    state,
+    options.signal,
+    (client) =>
+      client.query(
+        `CREATE INDEX IF NOT EXISTS atoms_embedding_hnsw_idx ON ${state.qschema}.atoms
        USING hnsw (embedding vector_cosine_ops) WITH (m = ${m}, ef_construction = ${ef})`,
-    ),
+      ),
+    { unlimited: true },
   );
   return true;
 }

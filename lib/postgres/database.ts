@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { Knex, MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
+import { isPipelineError } from '../core/errors.js';
 import {
   type DatabaseBackend,
   DatabaseUnavailableError,
@@ -16,6 +17,7 @@ import {
   toDatabaseError,
 } from './errors.js';
 import type { Migration } from './migrations/index.js';
+import { withoutStatementTimeout } from './server-dialect.js';
 
 /**
  * How embeddings are stored: a pgvector `vector(dims)` column (cosine search with `<=>` and an
@@ -185,6 +187,7 @@ export async function withClient<T>(
   state: DatabaseState,
   signal: AbortSignal | undefined,
   fn: (client: SqlClient) => Promise<T>,
+  options: ClientOptions = {},
 ): Promise<T> {
   signal?.throwIfAborted();
   const { pool } = state;
@@ -192,11 +195,14 @@ export async function withClient<T>(
   try {
     client = await pool.acquireConnection();
   } catch (e) {
-    throw new DatabaseUnavailableError(state.backend, e);
+    const mapped = toDatabaseError(state.backend, e);
+    throw isPipelineError(mapped) ? mapped : new DatabaseUnavailableError(state.backend, e);
   }
   try {
     signal?.throwIfAborted();
-    return await fn(client);
+    return await (options.unlimited
+      ? withoutStatementTimeout(client, () => fn(client))
+      : fn(client));
   } catch (e) {
     throw toDatabaseError(state.backend, e);
   } finally {
@@ -213,19 +219,34 @@ export function withTransaction<T>(
   state: DatabaseState,
   signal: AbortSignal | undefined,
   fn: (client: SqlClient) => Promise<T>,
+  options: ClientOptions = {},
 ): Promise<T> {
-  return withClient(state, signal, async (client) => {
-    await client.query('BEGIN');
-    try {
-      const result = await fn(client);
-      signal?.throwIfAborted();
-      await client.query('COMMIT');
-      return result;
-    } catch (e) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    }
-  });
+  return withClient(
+    state,
+    signal,
+    async (client) => {
+      await client.query('BEGIN');
+      try {
+        const result = await fn(client);
+        signal?.throwIfAborted();
+        await client.query('COMMIT');
+        return result;
+      } catch (e) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw e;
+      }
+    },
+    options,
+  );
+}
+
+/** Options of {@link withClient} and {@link withTransaction}. @internal */
+export interface ClientOptions {
+  /**
+   * Run without the statement timeout (migrations, index builds): see
+   * `OpenDatabaseOptions.statementTimeoutMs`. @default false
+   */
+  readonly unlimited?: boolean;
 }
 
 /**

@@ -274,7 +274,27 @@ export function isUnavailable(e: unknown): boolean {
  */
 export function toDatabaseError(backend: DatabaseBackend, e: unknown): unknown {
   if (isPipelineError(e)) return e;
+  const named = connectionErrorIn(e);
+  if (named) return named;
   return isUnavailable(e) ? new DatabaseUnavailableError(backend, e) : e;
+}
+
+const CONNECTION_ERROR_CODES = new Set([
+  'DATABASE_TIMEOUT',
+  'DATABASE_AUTHENTICATION',
+  'DATABASE_DOES_NOT_EXIST',
+]);
+
+/**
+ * A timeout, refused login or missing database wrapped by a driver layer (knex, MikroORM):
+ * the library's named error, found in the cause chain.
+ */
+function connectionErrorIn(e: unknown): PipelineError | undefined {
+  for (let cur: unknown = e, depth = 0; cur && depth < 5; depth++) {
+    if (isPipelineError(cur) && CONNECTION_ERROR_CODES.has(cur.code)) return cur;
+    cur = typeof cur === 'object' ? (cur as { cause?: unknown }).cause : undefined;
+  }
+  return undefined;
 }
 
 /**

@@ -15,7 +15,21 @@
  * @module
  */
 
+export {
+  InvalidDatabaseUrlError,
+  type InvalidDatabaseUrlReason,
+  isInvalidDatabaseUrlError,
+} from './check-database-url.js';
 export { ContentHashType, EmbeddingType } from './column-types.js';
+export {
+  DatabaseAuthenticationError,
+  DatabaseDoesNotExistError,
+  DatabaseTimeoutError,
+  type DatabaseTimeoutPhase,
+  isDatabaseAuthenticationError,
+  isDatabaseDoesNotExistError,
+  isDatabaseTimeoutError,
+} from './connection-errors.js';
 export {
   type CreateVectorIndexOptions,
   createVectorIndex,

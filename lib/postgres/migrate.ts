@@ -108,53 +108,58 @@ export async function migrate(db: Database, options: MigrateOptions = {}): Promi
       return { from: known, to: known, applied: [] };
     }
   }
-  const result = await withTransaction(state, signal, async (client) => {
-    await client.query({
-      text: 'SELECT pg_advisory_xact_lock($1, $2)',
-      values: [...MIGRATION_LOCK],
-    });
-    const q = state.qschema;
-    if (state.schema !== 'public') await client.query(`CREATE SCHEMA IF NOT EXISTS ${q}`);
-    await client.query(
-      `CREATE TABLE IF NOT EXISTS ${q}.schema_migrations (
+  const result = await withTransaction(
+    state,
+    signal,
+    async (client) => {
+      await client.query({
+        text: 'SELECT pg_advisory_xact_lock($1, $2)',
+        values: [...MIGRATION_LOCK],
+      });
+      const q = state.qschema;
+      if (state.schema !== 'public') await client.query(`CREATE SCHEMA IF NOT EXISTS ${q}`);
+      await client.query(
+        `CREATE TABLE IF NOT EXISTS ${q}.schema_migrations (
         version integer PRIMARY KEY,
         name text NOT NULL,
         applied_at timestamptz NOT NULL DEFAULT now()
       )`,
-    );
-    const from = await readVersion(client, state);
-    if (from > known) throw new SchemaTooNewError(from, known, state.schema);
+      );
+      const from = await readVersion(client, state);
+      if (from > known) throw new SchemaTooNewError(from, known, state.schema);
 
-    let settings = await readSettings(client, state);
-    if (settings) checkRequested(state, settings);
-    const applied: { id: number; name: string }[] = [];
-    if (from < known) {
-      settings ??= {
-        embeddingDimensions: state.requested.dimensions ?? DEFAULT_DIMENSIONS,
-        vectorStorage: await chooseStorage(client, state),
-      };
-      const ctx: MigrationContext = {
-        schema: state.schema,
-        vectorStorage: settings.vectorStorage,
-        embeddingDimensions: settings.embeddingDimensions,
-      };
-      await client.query(`SET LOCAL search_path TO ${q}, public`);
-      for (const migration of state.migrations.slice(from)) {
-        const up = migration.up(ctx);
-        for (const statement of typeof up === 'string' ? [up] : up) {
-          signal?.throwIfAborted();
-          await client.query(statement);
+      let settings = await readSettings(client, state);
+      if (settings) checkRequested(state, settings);
+      const applied: { id: number; name: string }[] = [];
+      if (from < known) {
+        settings ??= {
+          embeddingDimensions: state.requested.dimensions ?? DEFAULT_DIMENSIONS,
+          vectorStorage: await chooseStorage(client, state),
+        };
+        const ctx: MigrationContext = {
+          schema: state.schema,
+          vectorStorage: settings.vectorStorage,
+          embeddingDimensions: settings.embeddingDimensions,
+        };
+        await client.query(`SET LOCAL search_path TO ${q}, public`);
+        for (const migration of state.migrations.slice(from)) {
+          const up = migration.up(ctx);
+          for (const statement of typeof up === 'string' ? [up] : up) {
+            signal?.throwIfAborted();
+            await client.query(statement);
+          }
+          await client.query({
+            text: `INSERT INTO ${q}.schema_migrations (version, name) VALUES ($1, $2)`,
+            values: [migration.id, migration.name],
+          });
+          applied.push({ id: migration.id, name: migration.name });
         }
-        await client.query({
-          text: `INSERT INTO ${q}.schema_migrations (version, name) VALUES ($1, $2)`,
-          values: [migration.id, migration.name],
-        });
-        applied.push({ id: migration.id, name: migration.name });
+        settings = await readSettings(client, state);
       }
-      settings = await readSettings(client, state);
-    }
-    return { from, to: from + applied.length, applied, settings };
-  });
+      return { from, to: from + applied.length, applied, settings };
+    },
+    { unlimited: true },
+  );
   state.version = result.to;
   state.settings = result.settings;
   if (result.settings?.vectorStorage === 'pgvector') {

@@ -6,6 +6,7 @@ import type { Knex, MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import { LogEvents, logEvent } from '../observability/log-events.js';
 import { silentLogger } from '../observability/logger.js';
+import { checkDatabaseUrl } from './check-database-url.js';
 import {
   type ClientPool,
   type Database,
@@ -25,6 +26,7 @@ import {
   checkMigrations,
   type Migration,
 } from './migrations/index.js';
+import { serverDialect } from './server-dialect.js';
 
 /**
  * Options of {@link openDatabase}.
@@ -65,6 +67,26 @@ export interface OpenDatabaseOptions {
   vector?: 'auto' | VectorStorage;
   /** Maximum connections in the server pool (PGlite always uses one). @default 10 */
   poolSize?: number;
+  /**
+   * Server only: the deadline of opening one connection (TCP connect, login, first setup
+   * statements), in milliseconds. A server that accepts the connection but does not answer in
+   * time fails with `DatabaseTimeoutError` (`phase: 'connect'`) and leaves no socket
+   * open. The URL's `connect_timeout` parameter (seconds, as in libpq) is used when this is not
+   * given.
+   * @default 10_000
+   */
+  connectTimeoutMs?: number;
+  /**
+   * Server only: the longest one statement may run, in milliseconds; 0 for no limit. The
+   * server cancels a statement past it (`statement_timeout`), and a server that stops
+   * answering altogether has the connection closed by the client 5 s later; either way the
+   * statement fails with `DatabaseTimeoutError` (`phase: 'statement'`). Migrations and
+   * `createVectorIndex` run without this limit.
+   * @default 300_000
+   */
+  statementTimeoutMs?: number;
+  /** Server only: an unused pool connection is closed after this many milliseconds. @default 30_000 */
+  idleTimeoutMs?: number;
   /** More MikroORM entities to register (for tables added by your own migrations). @default [] */
   entities?: readonly EntitySchema<AnyEntity>[];
   /** The migrations to apply: the library's, optionally followed by your own. @default migrations */
@@ -119,11 +141,13 @@ export async function openDatabase(options: string | OpenDatabaseOptions = {}): 
   const vector = opts.vector ?? 'auto';
   const migrationList = opts.migrations ?? builtinMigrations;
   validate(opts, schema, poolSize, vector);
+  const timeouts = timeoutsOf(opts);
   checkMigrations(migrationList);
   opts.signal?.throwIfAborted();
   const logger = opts.logger ?? silentLogger();
 
   const url = opts.url ?? (opts.dataDir === undefined ? process.env.DATABASE_URL : undefined);
+  if (url) checkDatabaseUrl(url, opts.url !== undefined ? 'url' : 'DATABASE_URL');
   const backend = url ? 'postgres' : 'pglite';
   const wantOrm = opts.orm ?? true;
 
@@ -133,7 +157,9 @@ export async function openDatabase(options: string | OpenDatabaseOptions = {}): 
   let closeEmbedded: (() => Promise<void>) | undefined;
   let location: string;
   // MikroORM (and the entities, which import it) load only when an ORM is made
-  const makeOrm = async (driver: { clientUrl: string; pool: object } | { knex: Knex }) => {
+  const makeOrm = async (
+    driver: { clientUrl: string; pool: object; driverOptions: object } | { knex: Knex },
+  ) => {
     const [{ MikroORM: ORM }, { atomEntities }, { SchemaMigration }] = await Promise.all([
       import('@mikro-orm/postgresql'),
       import('../atoms/schema.js'),
@@ -155,12 +181,32 @@ export async function openDatabase(options: string | OpenDatabaseOptions = {}): 
           ...config,
           clientUrl: driver.clientUrl,
           pool: driver.pool,
-          driverOptions: { log: knexLog(logger) },
+          driverOptions: driver.driverOptions,
         });
   };
   if (url) {
     location = redactUrl(url);
-    orm = await makeOrm({ clientUrl: url, pool: { min: 0, max: poolSize } });
+    const connectMs = timeouts.connectMs ?? connectTimeoutOfUrl(url) ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    orm = await makeOrm({
+      clientUrl: url,
+      pool: {
+        min: 0,
+        max: poolSize,
+        idleTimeoutMillis: timeouts.idleMs,
+        // the dialect enforces the connect deadline and closes the socket; tarn's own (which
+        // leaves the socket open) only as a far backstop: the dialect's deadline does not
+        // count time the event loop was blocked, tarn's does
+        createTimeoutMillis: Math.max(60_000, 3 * connectMs),
+      },
+      driverOptions: {
+        client: serverDialect({ connectMs, statementMs: timeouts.statementMs }),
+        connection: {
+          keepAlive: true,
+          ...(timeouts.statementMs > 0 ? { statement_timeout: timeouts.statementMs } : {}),
+        },
+        log: knexLog(logger),
+      },
+    });
     knex = orm.em.getConnection().getKnex();
     pool = knexPool(knex);
   } else {
@@ -448,4 +494,52 @@ export function redactUrl(url: string): string {
   } catch {
     return '(unparseable url)';
   }
+}
+
+/** The default of {@link OpenDatabaseOptions.connectTimeoutMs}. @internal */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** The default of {@link OpenDatabaseOptions.statementTimeoutMs}. @internal */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 300_000;
+/** The default of {@link OpenDatabaseOptions.idleTimeoutMs}. @internal */
+export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
+
+function timeoutsOf(opts: OpenDatabaseOptions): {
+  connectMs: number | undefined;
+  statementMs: number;
+  idleMs: number;
+} {
+  const check = (name: string, value: number | undefined, min: number): void => {
+    if (value !== undefined && (!Number.isInteger(value) || value < min || value > 2 ** 31 - 1)) {
+      throw new TypeError(
+        `openDatabase: ${name} must be an integer number of milliseconds >= ${min}, got ${value}`,
+      );
+    }
+  };
+  check('connectTimeoutMs', opts.connectTimeoutMs, 1);
+  check('statementTimeoutMs', opts.statementTimeoutMs, 0);
+  check('idleTimeoutMs', opts.idleTimeoutMs, 1);
+  return {
+    connectMs: opts.connectTimeoutMs,
+    statementMs: opts.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
+    idleMs: opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+  };
+}
+
+/** libpq's `connect_timeout` URL parameter (seconds; 0 or absent: not set), in ms. */
+function connectTimeoutOfUrl(url: string): number | undefined {
+  let value: string | null;
+  try {
+    value = new URL(url).searchParams.get('connect_timeout');
+  } catch {
+    return undefined;
+  }
+  if (value === null) return undefined;
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds < 0) {
+    throw new TypeError(
+      `openDatabase: the URL's connect_timeout must be a number of seconds, got ${value}`,
+    );
+  }
+  // libpq: 0 means wait indefinitely, and values under 2 s count as 2 s
+  return seconds === 0 ? 2 ** 31 - 1 : Math.max(2, seconds) * 1000;
 }

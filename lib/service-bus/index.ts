@@ -7,7 +7,7 @@
  *
  * @module
  */
-export type { Publisher } from '../core/publisher.js';
+export type { Publisher } from '../broker/publisher.js';
 export type { ServiceBusConnectionOptions } from './connection.js';
 export { DIAGNOSTIC_ID, extractTraceContext, TRACESTATE } from './extract-trace-context.js';
 export {

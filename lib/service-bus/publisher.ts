@@ -12,7 +12,7 @@ import {
   PublisherClosedError,
   PublishFailedError,
   validateOutgoing,
-} from '../core/publisher.js';
+} from '../broker/publisher.js';
 import { LogEvents, logEvent } from '../observability/log-events.js';
 import { silentLogger } from '../observability/logger.js';
 import { instruments, type TelemetryOptions, tracerOf } from '../observability/telemetry.js';

@@ -415,7 +415,8 @@ async function twin(
   db: Database,
   backend: string,
 ): Promise<{ other: Database; close: () => Promise<void> }> {
-  if (backend === 'pglite') return { other: db, close: async () => undefined };
+  // PGlite, in process or behind its socket server, is one session: the same handle
+  if (backend !== 'postgres') return { other: db, close: async () => undefined };
   const other = await openDatabase({ url: SERVER_URL, schema: db.schema, poolSize: 2 });
   return { other, close: () => other.close() };
 }

@@ -4,9 +4,9 @@ import {
   isPublisherClosedError,
   isPublishFailedError,
   MessageTooLargeError,
-  memoryPublisher,
   PublishFailedError,
-} from '../../lib/core/publisher.js';
+} from '../../lib/broker/publisher.js';
+import { memoryPublisher } from '../../lib/testing/memory-publisher.js';
 
 test('memoryPublisher records messages in order', async (t) => {
   const p = memoryPublisher();

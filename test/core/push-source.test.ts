@@ -7,7 +7,7 @@ import { memoryLogger } from '../support/telemetry.js';
 // A synchronous push source (range) floods the stream faster than any step can run: the
 // stream admits `concurrency + buffer` items, its source buffer holds `buffer` more, and the
 // next one overflows.
-const N = 2_000_000;
+const N = 5_000_000;
 const concurrency = 2;
 const buffer = 3;
 const admitted = concurrency + buffer;

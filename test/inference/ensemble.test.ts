@@ -21,7 +21,7 @@ import {
   mean,
   median,
   modelClient,
-  openAiChat,
+  openAIChat,
   quorum,
   resolveModel,
   trimmedMean,
@@ -347,7 +347,7 @@ test('the OpenAI-compatible chat adapter maps requests and replies', async (t) =
     models: [
       { name: 'llm', kind: 'openai-chat', endpoint: chat!.url, options: { model: 'llama3' } },
     ],
-    adapters: { 'openai-chat': openAiChat({ labels: ['positive', 'negative'], apiKey: 'k-1' }) },
+    adapters: { 'openai-chat': openAIChat({ labels: ['positive', 'negative'], apiKey: 'k-1' }) },
   });
   t.teardown(() => e.close());
   t.is((await e.run({ input: 'I love it' })).answer, 'positive');
@@ -449,7 +449,7 @@ test('invalid configuration throws TypeError', (t) => {
   t.throws(() => ensemble({ models: [], modelConcurrency: 0 }), { instanceOf: TypeError });
   t.throws(() => ensemble({ models: [], retry: -1 }), { instanceOf: TypeError });
   t.throws(() => modelClient({ adapters: { x: {} as never } }), { instanceOf: TypeError });
-  t.throws(() => openAiChat({ labels: [''] }), { instanceOf: TypeError });
+  t.throws(() => openAIChat({ labels: [''] }), { instanceOf: TypeError });
 });
 
 test('no enabled model is an EnsembleFailedError with reason no-models', async (t) => {

@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import test from 'ava';
-import type { OutgoingMessage, Publisher } from '../../lib/core/publisher.js';
+import type { OutgoingMessage, Publisher } from '../../lib/broker/publisher.js';
 import { outboxHealth } from '../../lib/outbox/outbox-health.js';
 import { outboxRelay } from '../../lib/outbox/outbox-relay.js';
 import type { Database } from '../../lib/postgres/database.js';

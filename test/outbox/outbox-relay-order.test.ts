@@ -4,7 +4,7 @@ import {
   type OutgoingMessage,
   type Publisher,
   PublishFailedError,
-} from '../../lib/core/publisher.js';
+} from '../../lib/broker/publisher.js';
 import { outboxHealth } from '../../lib/outbox/outbox-health.js';
 import { outboxRelay } from '../../lib/outbox/outbox-relay.js';
 import { replayDeadOutbox } from '../../lib/outbox/replay-dead-outbox.js';

@@ -2,14 +2,14 @@ import { getEventListeners } from 'node:events';
 import test from 'ava';
 import {
   MessageTooLargeError,
-  memoryPublisher,
   type OutgoingMessage,
   PublishFailedError,
-} from '../../lib/core/publisher.js';
+} from '../../lib/broker/publisher.js';
 import { listDeadOutbox } from '../../lib/outbox/list-dead-outbox.js';
 import { outboxHealth } from '../../lib/outbox/outbox-health.js';
 import { outboxRelay } from '../../lib/outbox/outbox-relay.js';
 import { replayDeadOutbox } from '../../lib/outbox/replay-dead-outbox.js';
+import { memoryPublisher } from '../../lib/testing/memory-publisher.js';
 import { databaseSuite } from '../support/databases.js';
 import { clearOutbox, insertRows, rowsById } from '../support/outbox-helpers.js';
 import { memoryLogger, memoryMeter } from '../support/telemetry.js';

@@ -70,9 +70,9 @@ suite.test('migrate is idempotent', async (t, db) => {
 });
 
 suite.test(
-  'vector storage follows the extension: pgvector on PGlite, detected on the server',
+  'vector storage follows the extension: pgvector on PGlite (also by URL), detected on the server',
   async (t, db, backend) => {
-    if (backend === 'pglite') {
+    if (backend !== 'postgres') {
       t.is(db.vectorStorage, 'pgvector');
       return;
     }

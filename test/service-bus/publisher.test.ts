@@ -6,7 +6,7 @@ import {
   isPublisherClosedError,
   isPublishFailedError,
   type OutgoingMessage,
-} from '../../lib/core/publisher.js';
+} from '../../lib/broker/publisher.js';
 import { LogEvents } from '../../lib/observability/log-events.js';
 import { serviceBusPublisher } from '../../lib/service-bus/index.js';
 import { startAmqpPeer } from '../support/amqp-peer.js';

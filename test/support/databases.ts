@@ -1,10 +1,13 @@
 /**
- * One suite, two databases: a helper giving every database test the PostgreSQL server
+ * One suite, three databases: a helper giving every database test the PostgreSQL server
  * (`DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/test, in a schema unique to the
- * test file so parallel files never collide) and an in-memory PGlite.
+ * test file so parallel files never collide), an in-memory PGlite, and an in-memory PGlite
+ * with pgvector served over the wire by `@electric-sql/pglite-socket` and opened by URL (one
+ * per test file, started on first use).
  *
  * When the server is unreachable: with `CI` set the suite FAILS; locally its server tests are
- * registered as skipped with the reason in their title (visible in ava's output).
+ * registered as skipped with the reason in their title (visible in ava's output). When it is
+ * reachable but the database `DATABASE_URL` names does not exist, it is created.
  */
 
 import { randomBytes } from 'node:crypto';
@@ -16,11 +19,54 @@ import { type OpenDatabaseOptions, openDatabase } from '../../lib/postgres/open-
 /** The server tests run against. */
 export const SERVER_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
-/** The two kinds of database every suite runs on. */
-export type Backend = 'postgres' | 'pglite';
+/**
+ * The kinds of database every suite runs on: the PostgreSQL server (`DATABASE_URL`; no
+ * pgvector here, so embeddings are `bytea`), the embedded PGlite in this process (pgvector),
+ * and PGlite with pgvector served over the PostgreSQL wire protocol by
+ * `@electric-sql/pglite-socket`, opened through the server code path (`openDatabase({ url })`,
+ * the MikroORM/pg driver with `vector` columns).
+ */
+export type Backend = 'postgres' | 'pglite' | 'pgvector';
 
-/** Both backends, in the order tests are registered. */
-export const BACKENDS: readonly Backend[] = ['postgres', 'pglite'];
+/** Every backend, in the order tests are registered. */
+export const BACKENDS: readonly Backend[] = ['postgres', 'pglite', 'pgvector'];
+
+/** A PGlite with pgvector behind a socket server on 127.0.0.1. */
+export interface PgliteServer {
+  /** `postgres://postgres@127.0.0.1:<port>/postgres` */
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts an in-memory PGlite with pgvector and serves it over the wire protocol on a free
+ * port of 127.0.0.1. It is ONE backend session: one connection at a time (`poolSize: 1`).
+ */
+export async function startPgliteServer(): Promise<PgliteServer> {
+  const [{ PGlite }, { vector }, { PGLiteSocketServer }] = await Promise.all([
+    import('@electric-sql/pglite'),
+    import('@electric-sql/pglite-pgvector'),
+    import('@electric-sql/pglite-socket'),
+  ]);
+  const pglite = await PGlite.create('memory://', { extensions: { vector } });
+  const server = new PGLiteSocketServer({ db: pglite, host: '127.0.0.1', port: 0 });
+  try {
+    await server.start();
+  } catch (e) {
+    await pglite.close();
+    throw e;
+  }
+  return {
+    url: `postgres://postgres@${server.getServerConn()}/postgres`,
+    stop: async () => {
+      try {
+        await server.stop();
+      } finally {
+        if (!pglite.closed) await pglite.close();
+      }
+    },
+  };
+}
 
 let reachability: Promise<string | undefined> | undefined;
 
@@ -47,6 +93,7 @@ export function serverUnavailableReason(): Promise<string | undefined> {
         resolve(e.code ?? e.message);
       });
     });
+    if (!reason) await ensureServerDatabase(url);
     if (reason && process.env.CI) {
       throw new Error(`PostgreSQL at ${url.host} is unreachable (${reason}) and CI is set`);
     }
@@ -58,6 +105,39 @@ export function serverUnavailableReason(): Promise<string | undefined> {
     return reason;
   })();
   return reachability;
+}
+
+/**
+ * Creates the database `url` names when the server says it does not exist (3D000), through
+ * the server's `postgres` database; a parallel test file creating it at the same moment is
+ * fine. Other failures are left for the tests to report.
+ */
+export async function ensureServerDatabase(url: URL): Promise<void> {
+  const { knex } = await import('@mikro-orm/postgresql');
+  const probe = knex({ client: 'pg', connection: url.toString(), pool: { min: 0, max: 1 } });
+  let missing = false;
+  try {
+    await probe.raw('SELECT 1');
+  } catch (e) {
+    missing = (e as { code?: unknown }).code === '3D000';
+  } finally {
+    await probe.destroy();
+  }
+  if (!missing) return;
+  const name = decodeURIComponent(url.pathname.slice(1));
+  const admin = new URL(url.toString());
+  admin.pathname = '/postgres';
+  const client = knex({ client: 'pg', connection: admin.toString(), pool: { min: 0, max: 1 } });
+  try {
+    await client.raw(`CREATE DATABASE "${name.replaceAll('"', '""')}"`);
+    console.warn(`\n[databases] created the database "${name}" named by DATABASE_URL\n`);
+  } catch (e) {
+    // 42P04: created meanwhile by another test file; 23505: the same race, caught by the catalog
+    const code = (e as { code?: unknown }).code;
+    if (code !== '42P04' && code !== '23505') throw e;
+  } finally {
+    await client.destroy();
+  }
 }
 
 /** A schema name unique to this process and call: `t_<tag>_<pid>_<random>`. */
@@ -73,15 +153,15 @@ export function uniqueSchema(tag: string): string {
 export interface TestDatabase {
   readonly backend: Backend;
   readonly db: Database;
-  /** The schema used (unique on the server, `public` on PGlite). */
+  /** The schema used (unique on the server and the PGlite socket server, `public` on PGlite). */
   readonly schema: string;
-  /** Closes the database and, on the server, drops its schema. */
+  /** Closes the database and, on the server, drops its schema (a PGlite server is stopped). */
   dispose(): Promise<void>;
 }
 
 /**
- * Opens a fresh database on `backend`: a unique schema on the server, or a new in-memory
- * PGlite.
+ * Opens a fresh database on `backend`: a unique schema on the server, a new in-memory PGlite,
+ * or a unique schema on a new PGlite socket server (started for this database).
  */
 export async function openTestDatabase(
   backend: Backend,
@@ -91,6 +171,35 @@ export async function openTestDatabase(
   if (backend === 'pglite') {
     const db = await openDatabase({ ...options, dataDir: 'memory://' });
     return { backend, db, schema: db.schema, dispose: () => db.close() };
+  }
+  if (backend === 'pgvector') {
+    const server = await startPgliteServer();
+    const schema = options.schema ?? uniqueSchema(tag);
+    try {
+      // the socket server runs on this process's event loop, beside the test's own work
+      const db = await openDatabase({
+        connectTimeoutMs: 120_000,
+        ...options,
+        url: server.url,
+        schema,
+        poolSize: 1,
+      });
+      return {
+        backend,
+        db,
+        schema,
+        dispose: async () => {
+          try {
+            await db.close();
+          } finally {
+            await server.stop();
+          }
+        },
+      };
+    } catch (e) {
+      await server.stop();
+      throw e;
+    }
   }
   const schema = options.schema ?? uniqueSchema(tag);
   const db = await openDatabase({ ...options, url: SERVER_URL, schema });
@@ -116,8 +225,8 @@ export interface DatabaseSuite {
   /** The shared database of a backend. */
   get(backend: Backend): Promise<Database>;
   /**
-   * Registers `title` once per backend (`title [postgres]`, `title [pglite]`); a backend that
-   * is unavailable gets a skipped test saying why.
+   * Registers `title` once per backend (`title [postgres]`, `title [pglite]`,
+   * `title [pgvector]`); a backend that is unavailable gets a skipped test saying why.
    */
   test(title: string, fn: DatabaseTest): void;
   /** Like {@link DatabaseSuite.test} but serial (for tests that change shared state). */

@@ -50,7 +50,16 @@ export interface EmbeddingServerOptions {
   dimensions?: number;
   /** Delay before every answer, in ms. @default 0 */
   latencyMs?: number;
+  /**
+   * Per input, a bad vector to answer instead of the good one: `'short'` (one dimension
+   * short), `'nan'` (a NaN, sent as JSON `null`), `'huge'` (1e39, which is Infinity as
+   * float32). @default none
+   */
+  badVectorFor?: (text: string) => BadVector | undefined;
 }
+
+/** A bad vector the server can answer for one input (see `badVectorFor`). */
+export type BadVector = 'short' | 'nan' | 'huge';
 
 /** A running test server. */
 export interface EmbeddingServer {
@@ -135,9 +144,14 @@ export async function startEmbeddingServer(
           );
           return;
         }
-        let vectors = inputs.map(
-          (text) => Array.from(embedOne(text, dimensions)) as (number | null)[],
-        );
+        let vectors = inputs.map((text) => {
+          const v = Array.from(embedOne(text, dimensions)) as (number | null)[];
+          const bad = options.badVectorFor?.(text);
+          if (bad === 'short') v.pop();
+          else if (bad === 'nan') v[0] = null;
+          else if (bad === 'huge') v[0] = 1e39;
+          return v;
+        });
         if (fault?.type === 'wrong-dimensions') vectors = vectors.map((v) => v.slice(1));
         if (fault?.type === 'nan' && vectors[0]) vectors[0][0] = null;
         if (fault?.type === 'missing-vector') vectors = vectors.slice(1);

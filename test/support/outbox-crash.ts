@@ -17,7 +17,7 @@
  * @module
  */
 import { ingest } from '../../lib/atoms/ingest.js';
-import type { Publisher } from '../../lib/core/publisher.js';
+import type { Publisher } from '../../lib/broker/publisher.js';
 import { outboxRelay } from '../../lib/outbox/outbox-relay.js';
 import { openDatabase } from '../../lib/postgres/open-database.js';
 import { serviceBusPublisher } from '../../lib/service-bus/publisher.js';
