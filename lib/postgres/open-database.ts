@@ -26,7 +26,6 @@ import {
   checkMigrations,
   type Migration,
 } from './migrations/index.js';
-import { serverDialect } from './server-dialect.js';
 
 /**
  * Options of {@link openDatabase}.
@@ -187,6 +186,8 @@ export async function openDatabase(options: string | OpenDatabaseOptions = {}): 
   if (url) {
     location = redactUrl(url);
     const connectMs = timeouts.connectMs ?? connectTimeoutOfUrl(url) ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    // imported here: the dialect extends MikroORM's, which an embedded open may never load
+    const { serverDialect } = await import('./server-dialect.js');
     orm = await makeOrm({
       clientUrl: url,
       pool: {
