@@ -33,8 +33,6 @@ import {
 /** A raw node-postgres client held outside the pool. */
 interface RawClient extends SqlClient {
   on(event: 'error', listener: (e: unknown) => void): unknown;
-  /** node-postgres's connection, whose socket we ref only while a statement runs. */
-  connection?: { stream?: { ref?(): unknown; unref?(): unknown } };
 }
 
 interface LockSession {
@@ -42,26 +40,11 @@ interface LockSession {
   broken: boolean;
   /** One statement at a time on the session (node-postgres 8 deprecates overlapping ones). */
   tail: Promise<unknown>;
-  /** Statements queued or running. */
-  pending: number;
 }
 
-/**
- * Runs `text` on the session after the statements already queued on it. The session's socket
- * keeps the process alive only while a statement runs: an idle lock session never delays exit
- * (and if the process exits, the server frees its locks).
- */
+/** Runs `text` on the session after the statements already queued on it. */
 function onSession<R>(s: LockSession, text: string, values: unknown[]): Promise<{ rows: R[] }> {
-  s.pending++;
-  const run = s.tail.then(async () => {
-    const client = await s.client;
-    client.connection?.stream?.ref?.();
-    try {
-      return await client.query<R>({ text, values });
-    } finally {
-      if (--s.pending === 0) client.connection?.stream?.unref?.();
-    }
-  });
+  const run = s.tail.then(async () => (await s.client).query<R>({ text, values }));
   s.tail = run.catch(() => undefined);
   return run;
 }
@@ -95,11 +78,16 @@ interface KnexClientInternals {
   destroyRawConnection(connection: RawClient): Promise<void>;
 }
 
+/** knex's client of a server connection (a server database always has one). */
+function knexClientOf(state: DatabaseState): KnexClientInternals {
+  if (!state.knex) throw new TypeError('claim leases need a server connection pool (knex)');
+  return state.knex.client as unknown as KnexClientInternals;
+}
+
 /** Whether other processes can share this database (a server with a real pool). */
 function crossProcess(state: DatabaseState): boolean {
-  // a server database always has knex (only the embedded one may open without an ORM)
-  if (state.backend !== 'postgres' || !state.knex) return false;
-  const max = (state.knex.client as unknown as KnexClientInternals).config?.pool?.max;
+  if (state.backend !== 'postgres') return false;
+  const max = knexClientOf(state).config?.pool?.max;
   return max === undefined || max > 1;
 }
 
@@ -114,11 +102,10 @@ export function lockKey(schema: string, hash: string): string {
 
 function session(leases: Leases): LockSession {
   if (leases.session && !leases.session.broken) return leases.session;
-  const internals = leases.state.knex!.client as unknown as KnexClientInternals;
+  const internals = knexClientOf(leases.state);
   const s: LockSession = {
     broken: false,
     tail: Promise.resolve(),
-    pending: 0,
     client: internals.acquireRawConnection().then((client) => {
       // A lost connection means lost locks: forget the session, open a new one next time.
       client.on('error', () => {
@@ -140,7 +127,6 @@ function scheduleIdleClose(leases: Leases): void {
     leases.idleTimer = undefined;
     if (leases.holders.size === 0) void closeSession(leases);
   }, IDLE_CLOSE_MS);
-  leases.idleTimer.unref();
 }
 
 async function closeSession(leases: Leases): Promise<void> {
@@ -149,7 +135,7 @@ async function closeSession(leases: Leases): Promise<void> {
   leases.session = undefined;
   const client = await s.client.catch(() => undefined);
   if (client) {
-    const internals = leases.state.knex!.client as unknown as KnexClientInternals;
+    const internals = knexClientOf(leases.state);
     await internals.destroyRawConnection(client).catch(() => undefined);
   }
 }

@@ -17,7 +17,6 @@ import {
   toDatabaseError,
 } from './errors.js';
 import type { Migration } from './migrations/index.js';
-import { withoutStatementTimeout } from './server-dialect.js';
 
 /**
  * How embeddings are stored: a pgvector `vector(dims)` column (cosine search with `<=>` and an
@@ -200,9 +199,13 @@ export async function withClient<T>(
   }
   try {
     signal?.throwIfAborted();
-    return await (options.unlimited
-      ? withoutStatementTimeout(client, () => fn(client))
-      : fn(client));
+    // only a server connection has a statement timeout (the server dialect, imported here
+    // because it loads MikroORM, which an embedded open with `orm: false` never does)
+    if (options.unlimited && state.backend === 'postgres') {
+      const { withoutStatementTimeout } = await import('./server-dialect.js');
+      return await withoutStatementTimeout(client, () => fn(client));
+    }
+    return await fn(client);
   } catch (e) {
     throw toDatabaseError(state.backend, e);
   } finally {

@@ -26,7 +26,6 @@ import {
   checkMigrations,
   type Migration,
 } from './migrations/index.js';
-import { serverDialect } from './server-dialect.js';
 
 /**
  * Options of {@link openDatabase}.
@@ -181,12 +180,14 @@ export async function openDatabase(options: string | OpenDatabaseOptions = {}): 
           ...config,
           clientUrl: driver.clientUrl,
           pool: driver.pool,
-          driverOptions: { ...driver.driverOptions, log: knexLog(logger) },
+          driverOptions: driver.driverOptions,
         });
   };
   if (url) {
     location = redactUrl(url);
     const connectMs = timeouts.connectMs ?? connectTimeoutOfUrl(url) ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    // imported here: the dialect extends MikroORM's, which an embedded open may never load
+    const { serverDialect } = await import('./server-dialect.js');
     orm = await makeOrm({
       clientUrl: url,
       pool: {
@@ -204,6 +205,7 @@ export async function openDatabase(options: string | OpenDatabaseOptions = {}): 
           keepAlive: true,
           ...(timeouts.statementMs > 0 ? { statement_timeout: timeouts.statementMs } : {}),
         },
+        log: knexLog(logger),
       },
     });
     knex = orm.em.getConnection().getKnex();
@@ -334,56 +336,6 @@ function validate(
     );
   }
 }
-
-/** The default of {@link OpenDatabaseOptions.connectTimeoutMs}. @internal */
-export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-/** The default of {@link OpenDatabaseOptions.statementTimeoutMs}. @internal */
-export const DEFAULT_STATEMENT_TIMEOUT_MS = 300_000;
-/** The default of {@link OpenDatabaseOptions.idleTimeoutMs}. @internal */
-export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
-
-function timeoutsOf(opts: OpenDatabaseOptions): {
-  connectMs: number | undefined;
-  statementMs: number;
-  idleMs: number;
-} {
-  const check = (name: string, value: number | undefined, min: number): void => {
-    if (value !== undefined && (!Number.isInteger(value) || value < min || value > 2 ** 31 - 1)) {
-      throw new TypeError(
-        `openDatabase: ${name} must be an integer number of milliseconds >= ${min}, got ${value}`,
-      );
-    }
-  };
-  check('connectTimeoutMs', opts.connectTimeoutMs, 1);
-  check('statementTimeoutMs', opts.statementTimeoutMs, 0);
-  check('idleTimeoutMs', opts.idleTimeoutMs, 1);
-  return {
-    connectMs: opts.connectTimeoutMs,
-    statementMs: opts.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
-    idleMs: opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
-  };
-}
-
-/** libpq's `connect_timeout` URL parameter (seconds; 0 or absent: not set), in ms. */
-function connectTimeoutOfUrl(url: string): number | undefined {
-  let value: string | null;
-  try {
-    value = new URL(url).searchParams.get('connect_timeout');
-  } catch {
-    return undefined;
-  }
-  if (value === null) return undefined;
-  const seconds = Number(value);
-  if (!Number.isFinite(seconds) || seconds < 0) {
-    throw new TypeError(
-      `openDatabase: the URL's connect_timeout must be a number of seconds, got ${value}`,
-    );
-  }
-  // libpq: 0 means wait indefinitely, and values under 2 s count as 2 s
-  return seconds === 0 ? 2 ** 31 - 1 : Math.max(2, seconds) * 1000;
-}
-
-/** An embedded PGlite (with pgvector) behind a one-connection knex pool. */
 
 /**
  * Settings of the embedded PostgreSQL, chosen for a small, quick, single-process database
@@ -543,4 +495,52 @@ export function redactUrl(url: string): string {
   } catch {
     return '(unparseable url)';
   }
+}
+
+/** The default of {@link OpenDatabaseOptions.connectTimeoutMs}. @internal */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** The default of {@link OpenDatabaseOptions.statementTimeoutMs}. @internal */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 300_000;
+/** The default of {@link OpenDatabaseOptions.idleTimeoutMs}. @internal */
+export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
+
+function timeoutsOf(opts: OpenDatabaseOptions): {
+  connectMs: number | undefined;
+  statementMs: number;
+  idleMs: number;
+} {
+  const check = (name: string, value: number | undefined, min: number): void => {
+    if (value !== undefined && (!Number.isInteger(value) || value < min || value > 2 ** 31 - 1)) {
+      throw new TypeError(
+        `openDatabase: ${name} must be an integer number of milliseconds >= ${min}, got ${value}`,
+      );
+    }
+  };
+  check('connectTimeoutMs', opts.connectTimeoutMs, 1);
+  check('statementTimeoutMs', opts.statementTimeoutMs, 0);
+  check('idleTimeoutMs', opts.idleTimeoutMs, 1);
+  return {
+    connectMs: opts.connectTimeoutMs,
+    statementMs: opts.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
+    idleMs: opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+  };
+}
+
+/** libpq's `connect_timeout` URL parameter (seconds; 0 or absent: not set), in ms. */
+function connectTimeoutOfUrl(url: string): number | undefined {
+  let value: string | null;
+  try {
+    value = new URL(url).searchParams.get('connect_timeout');
+  } catch {
+    return undefined;
+  }
+  if (value === null) return undefined;
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds < 0) {
+    throw new TypeError(
+      `openDatabase: the URL's connect_timeout must be a number of seconds, got ${value}`,
+    );
+  }
+  // libpq: 0 means wait indefinitely, and values under 2 s count as 2 s
+  return seconds === 0 ? 2 ** 31 - 1 : Math.max(2, seconds) * 1000;
 }

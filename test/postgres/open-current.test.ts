@@ -3,20 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { MIGRATION_LOCK } from '../../lib/postgres/migrate.js';
 import { type Migration, migrations } from '../../lib/postgres/migrations/index.js';
 import { openDatabase } from '../../lib/postgres/open-database.js';
 import { runScript } from '../support/child-process.js';
-import {
-  dropSchemaAndClose,
-  SERVER_URL,
-  serverUnavailableReason,
-  uniqueSchema,
-} from '../support/databases.js';
 
 const KNOWN = migrations.at(-1)?.id ?? 0;
-const serverDown = await serverUnavailableReason();
-const serverTest = serverDown ? test.skip : test;
 
 const extra: Migration = {
   id: KNOWN + 1,
@@ -60,39 +51,6 @@ test('opening a current PGlite folder runs no DDL; an older one is still migrate
     await rm(dir, { recursive: true, force: true });
   }
 });
-
-serverTest(
-  'opening a current server schema neither waits for the migration lock nor runs DDL',
-  async (t) => {
-    const schema = uniqueSchema('current');
-    const db = await openDatabase({ url: SERVER_URL, schema });
-    await db.close();
-    // another session holds the migration lock (as a process migrating right now would):
-    // a one-connection pool, so the lock stays with its only session
-    const holder = await openDatabase({ url: SERVER_URL, schema, poolSize: 1, migrate: false });
-    const lock = `${MIGRATION_LOCK[0]}, ${MIGRATION_LOCK[1]}`;
-    try {
-      await holder.orm.em.getConnection().execute(`SELECT pg_advisory_lock(${lock})`);
-      const opening = openDatabase({ url: SERVER_URL, schema });
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<'blocked'>((resolve) => {
-        timer = setTimeout(() => resolve('blocked'), 60_000);
-      });
-      const winner = await Promise.race([opening.then(() => 'opened' as const), deadline]);
-      clearTimeout(timer);
-      t.is(winner, 'opened');
-      const reopened = await opening;
-      t.is(reopened.schemaVersion, KNOWN);
-      await reopened.close();
-    } finally {
-      await holder.orm.em
-        .getConnection()
-        .execute(`SELECT pg_advisory_unlock(${lock})`)
-        .catch(() => undefined);
-      await dropSchemaAndClose(holder, schema);
-    }
-  },
-);
 
 /** Bytes of a folder (files only, recursively). */
 async function folderBytes(dir: string): Promise<number> {
