@@ -35,7 +35,12 @@ export interface DocumentInput {
  * const chunks: ChunkLike[] = ['first paragraph', { content: 'second paragraph' }];
  * ```
  */
-export type ChunkLike = string | { readonly content: string };
+export type ChunkLike =
+  | string
+  | {
+      /** The chunk's text. */
+      readonly content: string;
+    };
 
 /**
  * Cuts a document into chunks, in order. Each distinct chunk is stored once as an atom.

@@ -39,11 +39,17 @@ export interface StoredAtom {
   readonly id: string;
   /** Content hash (lowercase hex). */
   readonly hash: string;
+  /** The text. */
   readonly content: string;
+  /** MIME type of the content. */
   readonly contentType: string;
+  /** Size of the content in UTF-8 bytes. */
   readonly byteSize: number;
+  /** The metadata stored with the atom (by the first writer). */
   readonly metadata: Record<string, unknown>;
+  /** Where the content first came from (for document chunks: `<collection>/<id>#<position>`). */
   readonly sourceId: string | null;
+  /** The model that embedded it, or null. */
   readonly embeddingModel: string | null;
   /** Only with `embeddings: true`: the vector, or null when the atom has none. */
   readonly embedding?: Float32Array | null;

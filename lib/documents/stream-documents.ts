@@ -33,12 +33,17 @@ export interface StreamDocumentsOptions {
  * ```
  */
 export interface StoredDocument {
+  /** The collection. */
   readonly collection: string;
+  /** The document id within the collection. */
   readonly id: string;
   /** The document hash (content and metadata), lowercase hex. */
   readonly hash: string;
+  /** The document's metadata. */
   readonly metadata: Record<string, unknown>;
+  /** How many chunks it has. */
   readonly chunkCount: number;
+  /** When it was last written. */
   readonly updatedAt: Date;
   /** Only with `chunks: true`: content hashes of its chunks, in order. */
   readonly chunkHashes?: readonly string[];

@@ -49,7 +49,14 @@ export async function startPgliteServer(): Promise<PgliteServer> {
     import('@electric-sql/pglite-socket'),
   ]);
   const pglite = await PGlite.create('memory://', { extensions: { vector } });
-  const server = new PGLiteSocketServer({ db: pglite, host: '127.0.0.1', port: 0 });
+  // 2, not 1: a pool (max 1) replacing its connection may connect before the server has
+  // noticed the old one close, and would be refused; there is never more than one in use
+  const server = new PGLiteSocketServer({
+    db: pglite,
+    host: '127.0.0.1',
+    port: 0,
+    maxConnections: 2,
+  });
   try {
     await server.start();
   } catch (e) {
