@@ -17,7 +17,6 @@ import {
   InvalidEmbeddingError,
   isInvalidEmbeddingError,
 } from '../atoms/errors.js';
-import { validateVectors } from '../atoms/validate-vector.js';
 import { messageOf } from '../core/errors.js';
 import { fromWork } from '../core/from-work.js';
 import { LogEvents, logEvent } from '../observability/log-events.js';
@@ -32,6 +31,7 @@ import {
 import { policy } from '../operators/policy.js';
 import { type RetryOptions, retry, retryAfterMs } from '../operators/retry.js';
 import { isTimeoutError, timeout } from '../operators/timeout.js';
+import { decodeEmbeddings } from './decode-embeddings.js';
 
 /**
  * Options of {@link openAIEmbedder}.
@@ -89,8 +89,16 @@ export interface OpenAIEmbedderOptions extends TelemetryOptions {
   breaker?: CircuitBreaker | CircuitBreakerOptions | false;
   /** Extra request headers. @default {} */
   headers?: Record<string, string>;
-  /** Ask for `'base64'` (float32, compact and exact) or `'float'` (JSON numbers). @default 'float' */
-  encodingFormat?: 'float' | 'base64';
+  /**
+   * How vectors travel. `'auto'` asks for base64 float32 (compact, exact, about 3x less to
+   * parse than JSON numbers) and copes on its own with servers that do not: a response with
+   * JSON number arrays is read as such, and a server that rejects the field (HTTP 400/422
+   * whose body names `encoding_format`) is asked again without it, after which this embedder
+   * no longer sends it.
+   * `'base64'` and `'float'` ask for exactly that.
+   * @default 'auto'
+   */
+  encodingFormat?: 'auto' | 'float' | 'base64';
   /** Logs failed requests (`embed.request_failed`), without the key. @default a silent logger */
   logger?: Logger;
 }
@@ -170,10 +178,12 @@ export function openAIEmbedder(options: OpenAIEmbedderOptions): OpenAIEmbedder {
   }
   if (!(timeoutMs > 0)) fail('timeoutMs must be a positive number');
   if (!(maxRetryAfterMs >= 0)) fail('maxRetryAfterMs must be a non-negative number');
-  const encodingFormat = options.encodingFormat ?? 'float';
-  if (encodingFormat !== 'float' && encodingFormat !== 'base64') {
-    fail("encodingFormat must be 'float' or 'base64'");
+  const encodingFormat = options.encodingFormat ?? 'auto';
+  if (encodingFormat !== 'float' && encodingFormat !== 'base64' && encodingFormat !== 'auto') {
+    fail("encodingFormat must be 'auto', 'float' or 'base64'");
   }
+  // 'auto' asks for base64 until the server rejects it once
+  let askFor: 'float' | 'base64' | undefined = encodingFormat === 'float' ? undefined : 'base64';
   const url = endpointOf(
     options.baseUrl ?? process.env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1',
   );
@@ -257,25 +267,45 @@ export function openAIEmbedder(options: OpenAIEmbedderOptions): OpenAIEmbedder {
     const started = performance.now();
     let errorType: string | undefined;
     try {
-      const body: Record<string, unknown> = {
-        model,
-        input: inputs,
-        encoding_format: encodingFormat,
+      const post = async (
+        format: 'float' | 'base64' | undefined,
+      ): Promise<{ statusCode: number; body: string; headers: Record<string, unknown> }> => {
+        const body: Record<string, unknown> = { model, input: inputs };
+        if (format !== undefined) body.encoding_format = format;
+        if (options.sendDimensions) body.dimensions = dimensions;
+        try {
+          return await client.post(url, {
+            body: JSON.stringify(body),
+            responseType: 'text',
+            signal,
+            context: { otel },
+          });
+        } catch (e) {
+          if (signal.aborted) throw signal.reason;
+          throw new EmbeddingHttpError(0, undefined, url, redact(networkMessage(e)), {
+            cause: sanitized(e, redact),
+          });
+        }
       };
-      if (options.sendDimensions) body.dimensions = dimensions;
-      let response: { statusCode: number; body: string; headers: Record<string, unknown> };
-      try {
-        response = await client.post(url, {
-          body: JSON.stringify(body),
-          responseType: 'text',
-          signal,
-          context: { otel },
-        });
-      } catch (e) {
-        if (signal.aborted) throw signal.reason;
-        throw new EmbeddingHttpError(0, undefined, url, redact(networkMessage(e)), {
-          cause: sanitized(e, redact),
-        });
+      const asked = encodingFormat === 'float' ? 'float' : askFor;
+      let response = await post(asked);
+      if (
+        encodingFormat === 'auto' &&
+        asked === 'base64' &&
+        (response.statusCode === 400 || response.statusCode === 422) &&
+        /encoding/i.test(response.body)
+      ) {
+        // a server that does not know `encoding_format` (and says so): ask again without it
+        const plain = await post(undefined);
+        if (plain.statusCode >= 200 && plain.statusCode < 300) {
+          askFor = undefined;
+          logEvent(logger, LogEvents.embedEncodingFallback, () => ({
+            url,
+            model,
+            status: response.statusCode,
+          }));
+        }
+        response = plain;
       }
       span.setAttribute('http.response.status_code', response.statusCode);
       if (response.statusCode < 200 || response.statusCode >= 300) {
@@ -315,11 +345,12 @@ export function openAIEmbedder(options: OpenAIEmbedderOptions): OpenAIEmbedder {
     const ordered = data.every((d) => Number.isInteger(d?.index))
       ? [...data].sort((a, b) => a.index! - b.index!)
       : data;
-    const raw = ordered.map((d) =>
-      typeof d?.embedding === 'string' ? decodeBase64Floats(d.embedding) : d?.embedding,
-    );
     try {
-      return validateVectors(raw, dimensions, count);
+      return decodeEmbeddings(
+        ordered.map((d) => d?.embedding),
+        count,
+        dimensions,
+      );
     } catch (e) {
       if (isInvalidEmbeddingError(e) && e.index >= 0) {
         throw new InvalidEmbeddingError(
@@ -451,13 +482,6 @@ function endpointOf(baseUrl: string): string {
   }
   const base = parsed.toString().replace(/\/+$/, '');
   return /\/v1$/.test(base) ? `${base}/embeddings` : `${base}/v1/embeddings`;
-}
-
-function decodeBase64Floats(text: string): Float32Array {
-  const bytes = Buffer.from(text, 'base64');
-  const out = new Float32Array(Math.floor(bytes.byteLength / 4));
-  for (let i = 0; i < out.length; i++) out[i] = bytes.readFloatLE(i * 4);
-  return out;
 }
 
 function excerpt(body: string): string {

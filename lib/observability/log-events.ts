@@ -103,6 +103,13 @@ export const LogEvents = {
   ingestBatchPersisted: event(1406, 'ingest.batch_persisted', 'debug', 'batch persisted'),
   /** `1407` `embed.request_failed` (warn): embedding request failed. */
   embedRequestFailed: event(1407, 'embed.request_failed', 'warn', 'embedding request failed'),
+  /** `1430` `embed.encoding_fallback` (info): the embeddings server rejected `encoding_format`; floats from now on. */
+  embedEncodingFallback: event(
+    1430,
+    'embed.encoding_fallback',
+    'info',
+    'embeddings server rejected encoding_format; asking for floats',
+  ),
 
   /** `1501` `outbox.published` (debug): outbox rows published. */
   outboxPublished: event(1501, 'outbox.published', 'debug', 'outbox rows published'),

@@ -50,6 +50,13 @@ export interface EmbeddingServerOptions {
   dimensions?: number;
   /** Delay before every answer, in ms. @default 0 */
   latencyMs?: number;
+  /**
+   * What the server does with `encoding_format`: `'honour'` it (base64 or floats), `'ignore'`
+   * it (always JSON floats, as some servers do), or `'reject'` any request that carries it
+   * (HTTP 400, as a strict server that does not know the field would).
+   * @default 'honour'
+   */
+  encodingFormat?: 'honour' | 'ignore' | 'reject';
 }
 
 /** A running test server. */
@@ -127,6 +134,10 @@ export async function startEmbeddingServer(
           reply(404, { error: { message: 'not found' } });
           return;
         }
+        if (options.encodingFormat === 'reject' && body.encoding_format !== undefined) {
+          reply(400, { error: { message: 'unknown field: encoding_format' } });
+          return;
+        }
         if (fault?.type === 'status') {
           reply(
             fault.status,
@@ -141,7 +152,7 @@ export async function startEmbeddingServer(
         if (fault?.type === 'wrong-dimensions') vectors = vectors.map((v) => v.slice(1));
         if (fault?.type === 'nan' && vectors[0]) vectors[0][0] = null;
         if (fault?.type === 'missing-vector') vectors = vectors.slice(1);
-        const base64 = body.encoding_format === 'base64';
+        const base64 = body.encoding_format === 'base64' && options.encodingFormat !== 'ignore';
         reply(200, {
           object: 'list',
           model: body.model,
@@ -150,7 +161,9 @@ export async function startEmbeddingServer(
               object: 'embedding',
               index,
               embedding: base64
-                ? Buffer.from(new Float32Array(v.map(Number)).buffer).toString('base64')
+                ? Buffer.from(
+                    new Float32Array(v.map((x) => (x === null ? Number.NaN : x))).buffer,
+                  ).toString('base64')
                 : v,
             }))
             .reverse(), // out of order on purpose: clients must sort by index
