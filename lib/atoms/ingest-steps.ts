@@ -2,13 +2,12 @@ import { sleep } from '../core/abort.js';
 import { batchStep, itemFailure, type Step, step } from '../core/step.js';
 import { instruments, type TelemetryOptions } from '../observability/telemetry.js';
 import type { Database } from '../postgres/database.js';
-import { claimHashes } from './claim-hashes.js';
+import { leaseHashes, releaseLeases } from './claim-leases.js';
 import type { Embedder } from './embedder.js';
 import { ClaimedElsewhereError } from './errors.js';
-import { findExistingHashes } from './find-existing-hashes.js';
 import { contentHash, type HashNormalization } from './hash.js';
+import { databaseNow, lookupStored } from './lookup-stored.js';
 import { persistAtoms } from './persist-atoms.js';
-import { releaseClaims } from './release-claims.js';
 import { validateContent } from './validate-content.js';
 import { validateVectors } from './validate-vector.js';
 
@@ -32,16 +31,21 @@ export interface AtomInput {
   readonly metadata?: Record<string, unknown>;
 }
 
-/** Why an item was not stored as a new atom. */
+/**
+ * Why an item was not stored as a new atom. In a run of one process only `'batch'` and
+ * `'stored'` occur; `'claimed'` and `'race'` name content another process (or another run in
+ * this process) stored while this run went on.
+ */
 export type DuplicateOf =
-  /** an earlier item of the same batch has the same content */
+  /** repeated inside this run: an earlier item of the run has the same content (the run
+   * stores it once; that item's outcome stands for this one) */
   | 'batch'
-  /** the atom is already stored */
+  /** already stored before this run started */
   | 'stored'
-  /** another worker had claimed the content; it has stored it since (or, with
+  /** another worker held the claim on the content and has stored it (or, with
    * `claimedWaitMs: 0`, is presumably storing it now) */
   | 'claimed'
-  /** another worker stored it between our claim check and our insert */
+  /** stored by another worker during this run, without this run waiting on its claim */
   | 'race';
 
 /** An input after validation and hashing. @internal */
@@ -106,6 +110,37 @@ export interface IngestSettings {
   readonly claimedWaitMs: number;
   /** Meter (and tracer) of the ingestion's own instruments, e.g. `hartonomous.atoms.added`. */
   readonly telemetry: TelemetryOptions;
+  /** What this run (this pipeline instance) has claimed and stored. */
+  readonly run: IngestRunState;
+}
+
+/**
+ * What one run knows about its own work, so each content is claimed, embedded and counted once
+ * per run however its items are batched. Memory: one entry per atom the run adds.
+ * @internal
+ */
+export interface IngestRunState {
+  /** Hashes this run is storing now (leased, not yet persisted or failed). */
+  readonly inFlight: Set<string>;
+  /** Hashes this run has stored. */
+  readonly added: Set<string>;
+  /** Content another owner held when this run met it, waiting in the confirm step. */
+  readonly pending: Map<string, PreparedAtom>;
+  /** The database clock when the run started (before its first insert). */
+  startedAt: Promise<string> | undefined;
+  /** Items that found their content claimed by another live owner. */
+  claimWaits: number;
+}
+
+/** A fresh run state. @internal */
+export function newRunState(): IngestRunState {
+  return {
+    inFlight: new Set(),
+    added: new Set(),
+    pending: new Map(),
+    startedAt: undefined,
+    claimWaits: 0,
+  };
 }
 
 function timed<T>(settings: IngestSettings, name: string, work: () => Promise<T>): Promise<T> {
@@ -142,42 +177,67 @@ export function prepareStep(settings: IngestSettings): Step<AtomInput, PreparedA
 }
 
 /**
- * Step 2, per batch: duplicates inside the batch, then one lookup of the rest against the
- * database, then a claim on what is left so no other worker embeds the same content.
+ * Step 2, per batch: repeats of content this run already stores or stored (`'batch'`), then one
+ * lookup of the rest against the database (`'stored'` before the run, `'race'` since), then a
+ * lease on what is left so no other worker (or batch) embeds the same content; content another
+ * live worker holds is `'claimed'` and waits in the confirm step.
  * @internal
  */
 export function dedupeStep(settings: IngestSettings): Step<PreparedAtom, CheckedAtom> {
+  const { run, db, owner } = settings;
   return batchStep(
     'dedupe',
     (atoms: PreparedAtom[], ctx) =>
       timed(settings, 'dedupe', async () => {
-        const first = new Set<string>();
-        const inBatch = atoms.map((a) => {
-          if (first.has(a.hash)) return true;
-          first.add(a.hash);
-          return false;
-        });
-        const candidates = [...first];
-        const stored = await findExistingHashes(settings.db, candidates, { signal: ctx.signal });
-        const toClaim = candidates.filter((h) => !stored.has(h));
-        const won = new Set(
-          toClaim.length === 0
-            ? []
-            : await claimHashes(settings.db, toClaim, settings.owner, {
-                signal: ctx.signal,
-                ...(settings.claimStaleMs !== undefined
-                  ? { staleAfterMs: settings.claimStaleMs }
-                  : {}),
-              }),
-        );
-        return atoms.map((a, i): CheckedAtom => {
-          const duplicateOf: DuplicateOf | undefined = inBatch[i]
-            ? 'batch'
-            : stored.has(a.hash)
-              ? 'stored'
-              : won.has(a.hash)
-                ? undefined
-                : 'claimed';
+        const decided = new Map<string, DuplicateOf | undefined>();
+        const mine: string[] = [];
+        // Synchronously, before any await, so concurrent batches of the run see each other.
+        for (const a of atoms) {
+          if (decided.has(a.hash)) continue;
+          if (run.added.has(a.hash) || run.inFlight.has(a.hash)) decided.set(a.hash, 'batch');
+          else {
+            decided.set(a.hash, undefined);
+            run.inFlight.add(a.hash);
+            mine.push(a.hash);
+          }
+        }
+        let leased: string[] = [];
+        try {
+          run.startedAt ??= databaseNow(db, ctx.signal);
+          const since = await run.startedAt.catch((e: unknown) => {
+            run.startedAt = undefined;
+            throw e;
+          });
+          const stored = await lookupStored(db, mine, since, ctx.signal);
+          const rest = mine.filter((h) => !stored.has(h));
+          for (const [h, during] of stored) decided.set(h, during ? 'race' : 'stored');
+          const lease = await leaseHashes(db, rest, owner);
+          leased = lease.won;
+          for (const h of lease.heldElsewhere) decided.set(h, 'claimed');
+          for (const h of lease.heldByOwner) decided.set(h, 'batch');
+          // Stored by another worker between the lookup and the lease: its claim was gone by
+          // then, so a fresh look (after the lease) sees its commit.
+          const late = await lookupStored(db, leased, since, ctx.signal);
+          for (const h of late.keys()) decided.set(h, 'race');
+          if (late.size > 0) {
+            await releaseLeases(db, late.keys(), owner);
+            leased = leased.filter((h) => !late.has(h));
+          }
+        } catch (e) {
+          for (const h of mine) run.inFlight.delete(h);
+          await releaseLeases(db, leased, owner);
+          throw e;
+        }
+        for (const h of mine) if (decided.get(h) !== undefined) run.inFlight.delete(h);
+        const seen = new Set<string>();
+        return atoms.map((a): CheckedAtom => {
+          const first = !seen.has(a.hash);
+          seen.add(a.hash);
+          const duplicateOf = first ? decided.get(a.hash) : 'batch';
+          if (duplicateOf === 'claimed') {
+            run.claimWaits++;
+            if (settings.claimedWaitMs > 0) run.pending.set(a.hash, a);
+          }
           return { ...a, duplicateOf };
         });
       }),
@@ -287,6 +347,9 @@ export function persistStep(settings: IngestSettings): Step<EmbeddedAtom, Ingest
             await releaseQuietly(settings, fresh);
             throw e;
           }
+          for (const a of fresh) if (stored.has(a.hash)) settings.run.added.add(a.hash);
+          // committed: the leases can go (the atoms now speak for themselves)
+          await releaseQuietly(settings, fresh);
         }
         return atoms.map((a): IngestResult => {
           const base = {
@@ -310,32 +373,30 @@ export function persistStep(settings: IngestSettings): Step<EmbeddedAtom, Ingest
   );
 }
 
+/** The run gives up content it could not store: a later item or worker may try again. */
 async function releaseQuietly(
   settings: IngestSettings,
   atoms: readonly CheckedAtom[],
 ): Promise<void> {
   if (atoms.length === 0) return;
-  try {
-    await releaseClaims(
-      settings.db,
-      atoms.map((a) => a.hash),
-      settings.owner,
-    );
-  } catch {
-    // the claims go stale and are taken over after claimStaleMs
-  }
+  for (const a of atoms) settings.run.inFlight.delete(a.hash);
+  await releaseLeases(
+    settings.db,
+    atoms.map((a) => a.hash),
+    settings.owner,
+  );
 }
 
 /**
- * Step 5, per batch (when `claimedWaitMs` > 0): content another worker had claimed is only
- * reported once that worker has stored it. If it is not stored within `claimedWaitMs` (the
- * other worker is slow, or died holding the claim), the item fails with
- * `ClaimedElsewhereError`, a transient error: a broker redelivers the message, and a dead
- * worker's claim is taken over once it is stale. Without this step a worker could acknowledge
- * a message whose content is never stored.
+ * Step 5, per batch (when `claimedWaitMs` > 0): content another worker held when this run met
+ * it is reported only once it is stored, so an ok outcome always means stored. Claims end
+ * with their owner: if that worker gives the content up or dies (its database session ends),
+ * this run takes the content over at once and stores it itself. Only a live worker still
+ * holding it after `claimedWaitMs` fails the item with the transient `ClaimedElsewhereError`.
  * @internal
  */
 export function confirmClaimedStep(settings: IngestSettings): Step<IngestResult, IngestResult> {
+  const { run, db, owner } = settings;
   return batchStep(
     'confirm-claimed',
     (results: IngestResult[], ctx) =>
@@ -343,23 +404,113 @@ export function confirmClaimedStep(settings: IngestSettings): Step<IngestResult,
         let waiting = new Set(
           results.filter((r) => r.duplicateOf === 'claimed').map((r) => r.hash),
         );
+        if (waiting.size === 0) return results;
+        const taken = new Map<string, IngestResult | { error: unknown }>();
         const started = Date.now();
         let pause = 20;
-        while (waiting.size > 0) {
-          const stored = await findExistingHashes(settings.db, [...waiting], {
-            signal: ctx.signal,
-          });
-          waiting = new Set([...waiting].filter((h) => !stored.has(h)));
-          const left = settings.claimedWaitMs - (Date.now() - started);
-          if (waiting.size === 0 || left <= 0) break;
-          await sleep(Math.min(pause, left), ctx.signal);
-          pause = Math.min(pause * 2, 1_000);
+        try {
+          run.startedAt ??= databaseNow(db, ctx.signal);
+          const since = await run.startedAt;
+          for (;;) {
+            const stored = await lookupStored(db, [...waiting], since, ctx.signal);
+            waiting = new Set([...waiting].filter((h) => !stored.has(h)));
+            if (waiting.size === 0) break;
+            // The holder gave the content up, failed, or died: take it over now.
+            const lease = await leaseHashes(db, [...waiting], owner);
+            if (lease.won.length > 0) {
+              for (const [h, r] of await storeTakenOver(settings, lease.won, ctx.signal))
+                taken.set(h, r);
+              for (const h of lease.won) waiting.delete(h);
+              if (waiting.size === 0) break;
+            }
+            const left = settings.claimedWaitMs - (Date.now() - started);
+            if (left <= 0) break;
+            await sleep(Math.min(pause, left), ctx.signal);
+            pause = Math.min(pause * 2, 500);
+          }
+        } finally {
+          for (const r of results) if (r.duplicateOf === 'claimed') run.pending.delete(r.hash);
         }
         const waitedMs = Date.now() - started;
-        return results.map((r) =>
-          waiting.has(r.hash) ? itemFailure(new ClaimedElsewhereError(r.hash, waitedMs)) : r,
-        );
+        const reported = new Set<string>();
+        return results.map((r) => {
+          if (r.duplicateOf !== 'claimed') return r;
+          if (waiting.has(r.hash)) return itemFailure(new ClaimedElsewhereError(r.hash, waitedMs));
+          const own = taken.get(r.hash);
+          if (own === undefined) return r;
+          if ('error' in own) return itemFailure(own.error);
+          // the same content twice in this batch: the first item stored it
+          if (reported.has(r.hash)) return { ...r, duplicateOf: 'batch' as const };
+          reported.add(r.hash);
+          return own;
+        });
       }),
     { size: settings.batchSize, timeMs: settings.batchTimeMs },
   );
+}
+
+/**
+ * Embeds and stores content whose lease this run took over from a worker that gave it up.
+ * Releases the leases whatever happens.
+ */
+async function storeTakenOver(
+  settings: IngestSettings,
+  hashes: readonly string[],
+  signal: AbortSignal,
+): Promise<Map<string, IngestResult | { error: unknown }>> {
+  const { db, run, owner } = settings;
+  const out = new Map<string, IngestResult | { error: unknown }>();
+  const atoms = hashes.map((h) => run.pending.get(h)).filter((a) => a !== undefined);
+  try {
+    run.startedAt ??= databaseNow(db, signal);
+    const since = await run.startedAt;
+    // stored by the previous holder just before it let go?
+    const stored = await lookupStored(db, hashes, since, signal);
+    const todo = atoms.filter((a) => !stored.has(a.hash));
+    if (todo.length === 0) return out;
+    let vectors: Float32Array[];
+    try {
+      vectors = await settings.embedder.embed(
+        todo.map((a) => a.content),
+        signal,
+      );
+      validateVectors(vectors, settings.embedder.dimensions, todo.length);
+    } catch (e) {
+      for (const a of todo) out.set(a.hash, { error: e });
+      return out;
+    }
+    const result = await persistAtoms(
+      db,
+      todo.map((a, i) => ({
+        hash: a.hash,
+        content: a.content,
+        contentType: a.contentType,
+        byteSize: a.byteSize,
+        embedding: vectors[i]!,
+        embeddingModel: settings.embedder.model,
+        sourceId: a.sourceId ?? null,
+        metadata: a.metadata ?? {},
+      })),
+      { signal },
+    );
+    instruments(settings.telemetry).atomsAdded.add(result.inserted.length);
+    for (const r of result.inserted) {
+      run.added.add(r.hash);
+      const a = todo.find((x) => x.hash === r.hash)!;
+      out.set(r.hash, {
+        hash: r.hash,
+        status: 'added',
+        id: r.id,
+        outboxId: r.outboxId,
+        byteSize: a.byteSize,
+        ...(a.sourceId !== undefined ? { sourceId: a.sourceId } : {}),
+      });
+    }
+    return out;
+  } catch (e) {
+    for (const a of atoms) if (!out.has(a.hash)) out.set(a.hash, { error: e });
+    return out;
+  } finally {
+    await releaseLeases(db, hashes, owner);
+  }
 }

@@ -12,6 +12,7 @@ import { silentLogger } from '../observability/logger.js';
 import type { TelemetryOptions } from '../observability/telemetry.js';
 import type { Database } from '../postgres/database.js';
 import { isDatabaseUnavailableError } from '../postgres/errors.js';
+import { releaseOwnerLeases } from './claim-leases.js';
 import type { Embedder } from './embedder.js';
 import type { HashNormalization } from './hash.js';
 import {
@@ -21,11 +22,12 @@ import {
   embedStep,
   type IngestResult,
   type IngestSettings,
+  newRunState,
   persistStep,
   prepareStep,
 } from './ingest-steps.js';
 import { localEmbedder } from './local-embedder.js';
-import { releaseOwnerClaims } from './release-owner-claims.js';
+import { databaseNow } from './lookup-stored.js';
 import { DEFAULT_MAX_CONTENT_BYTES } from './validate-content.js';
 
 /**
@@ -61,10 +63,14 @@ export interface IngestOptions extends TelemetryOptions {
   embedConcurrency?: number;
   /** Who claims hashes (unique per process). @default `<hostname>:<pid>:<random>` */
   owner?: string;
-  /** A claim older than this is taken over (its owner is presumed dead). @default 300000 */
+  /**
+   * @deprecated No effect: a claim now ends with its owner (its database session), so a dead
+   * worker's content is taken over at once. Kept so existing options still compile.
+   */
   claimStaleMs?: number;
   /**
-   * How long an item whose content another worker claimed waits for that worker to store it.
+   * How long an item whose content another live worker claimed waits for that worker to store
+   * it (a worker that dies or gives up is taken over at once, without waiting this long).
    * Past it the item fails with `ClaimedElsewhereError` (transient: retry later). `0` reports
    * such items at once as duplicates (`duplicateOf: 'claimed'`) without checking, which is
    * safe only when nothing acknowledges work on the strength of the result.
@@ -144,6 +150,7 @@ function settingsOf(
     onStepTime,
     claimedWaitMs,
     telemetry: options.meter ? { meter: options.meter } : {},
+    run: newRunState(),
   };
 }
 
@@ -198,8 +205,17 @@ export interface IngestProgress {
  * The report of one {@link ingest} run.
  */
 export interface IngestionReport extends IngestProgress {
-  /** Duplicates by reason. */
+  /**
+   * Duplicates by reason: `batch` repeated inside this run, `stored` stored before the run,
+   * `claimed` and `race` stored by another worker during the run (see `DuplicateOf`).
+   * `processed = added + duplicates + failed`, and `added` is the rows this run inserted.
+   */
   readonly duplicatesBy: Readonly<Record<'batch' | 'stored' | 'claimed' | 'race', number>>;
+  /**
+   * Items whose content another live worker held when this run met it (each waited for that
+   * worker, or took the content over once it let go). 0 in a run of one process.
+   */
+  readonly claimWaits: number;
   /** Failed items with their reasons (at most `maxFailures`). */
   readonly failures: readonly IngestFailure[];
   /** Wall-clock duration of the run. */
@@ -313,6 +329,9 @@ export async function ingest(
     options.onProgress?.({ ...counts });
   };
   try {
+    // "stored before this run" means before this moment on the database's clock
+    settings.run.startedAt = databaseNow(settings.db, controller.signal);
+    await settings.run.startedAt;
     await lastValueFrom(
       p
         .stream(source, { concurrency: settings.concurrency ?? 2, signal: controller.signal })
@@ -322,7 +341,7 @@ export async function ingest(
   } finally {
     dispose();
     // a cancelled or failed run leaves claims of items it will never finish: free them now
-    await releaseOwnerClaims(settings.db, settings.owner).catch(() => undefined);
+    await releaseOwnerLeases(settings.db, settings.owner).catch(() => undefined);
   }
   if (fatal !== undefined) {
     logEvent(logger, LogEvents.ingestCompleted, () => ({ ...counts, err: fatal }));
@@ -332,6 +351,7 @@ export async function ingest(
   const report: IngestionReport = {
     ...counts,
     duplicatesBy,
+    claimWaits: settings.run.claimWaits,
     failures,
     durationMs,
     stepMs,

@@ -158,7 +158,7 @@ function searchPgvector(
   const sql = `SELECT ${COLUMNS}, 1 - (embedding <=> $1::vector) AS similarity
 FROM ${state.qschema}.atoms
 WHERE embedding IS NOT NULL${model === undefined ? '' : ' AND embedding_model = $3'}
-ORDER BY embedding <=> $1::vector, id
+ORDER BY embedding <=> $1::vector, atoms.id
 LIMIT $2`;
   const values: unknown[] = [pgvectorValue(vector), k];
   if (model !== undefined) values.push(model);
@@ -188,16 +188,19 @@ async function searchScan(
   if (queryNorm === 0) return [];
 
   const q = state.qschema;
-  const scanSql = `SELECT id::text AS id, embedding FROM ${q}.atoms
-WHERE embedding IS NOT NULL AND id > $1::bigint${model === undefined ? '' : ' AND embedding_model = $3'}
-ORDER BY id LIMIT $2`;
+  // The keyset is the bigint column itself: the id travels as text (JavaScript has no int8),
+  // under another name, so `ORDER BY atoms.id` and `atoms.id > $1` never compare text (where
+  // 10 sorts before 9 and a page boundary would skip rows).
+  const scanSql = `SELECT atoms.id::text AS id_text, embedding FROM ${q}.atoms
+WHERE embedding IS NOT NULL AND atoms.id > $1::bigint${model === undefined ? '' : ' AND embedding_model = $3'}
+ORDER BY atoms.id LIMIT $2`;
   const heap = new TopK(k);
   let after = '0';
   for (;;) {
     const values: unknown[] = [after, chunkSize];
     if (model !== undefined) values.push(model);
     const { rows } = await withClient(state, signal, (client: SqlClient) =>
-      prepared<{ id: string; embedding: Buffer }>(client, 'search_scan', scanSql, values),
+      prepared<{ id_text: string; embedding: Buffer }>(client, 'search_scan', scanSql, values),
     );
     for (const row of rows) {
       const v = viewFloat32LE(row.embedding);
@@ -208,10 +211,10 @@ ORDER BY id LIMIT $2`;
         dot += x * query[i]!;
         norm += x * x;
       }
-      if (norm > 0) heap.offer(BigInt(row.id), dot / (Math.sqrt(norm) * queryNorm));
+      if (norm > 0) heap.offer(BigInt(row.id_text), dot / (Math.sqrt(norm) * queryNorm));
     }
     if (rows.length < chunkSize) break;
-    after = rows.at(-1)!.id;
+    after = rows.at(-1)!.id_text;
   }
 
   const best = heap.sorted();

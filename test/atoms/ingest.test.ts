@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import test from 'ava';
 import { lastValueFrom, toArray } from 'rxjs';
 import { claimHashes } from '../../lib/atoms/claim-hashes.js';
+import { leaseHashes, releaseLeases } from '../../lib/atoms/claim-leases.js';
 import type { Embedder } from '../../lib/atoms/embedder.js';
 import {
   isContentTooLargeError,
@@ -253,23 +254,32 @@ serverTest(
 );
 
 suite.test(
-  'content claimed by a worker that died fails with ClaimedElsewhereError until the claim goes stale',
+  'content a live worker holds waits for it; released or dead claims are taken over at once',
   async (t, db) => {
     const p = tag();
     const items = texts(p, 6);
-    const [victim] = items;
-    if (!victim) throw new Error('no items');
+    const [victim, second] = items;
+    if (!victim || !second) throw new Error('no items');
     const hash = contentHash(victim.content);
-    t.deepEqual(await claimHashes(db, [hash], 'a-worker-that-died'), [hash]);
+    // a claim row of the old table-based scheme (a dead worker's leftover) no longer blocks
+    t.deepEqual(await claimHashes(db, [contentHash(second.content)], 'a-worker-that-died'), [
+      contentHash(second.content),
+    ]);
+    // another owner in this process holds the content and never stores it
+    t.deepEqual((await leaseHashes(db, [hash], 'a-live-worker')).won, [hash]);
     const blocked = await ingest(items, { db, batchSize: 8, claimedWaitMs: 50 });
     t.is(blocked.added, 5);
     t.is(blocked.failed, 1);
+    t.is(blocked.claimWaits, 1);
     t.is(blocked.failures[0]?.error, 'ClaimedElsewhereError');
     t.is(blocked.failures[0]?.step, 'confirm-claimed');
-    // once the claim is older than claimStaleMs it is taken over and the content stored
-    const recovered = await ingest(items, { db, batchSize: 8, claimStaleMs: 0 });
+    // the holder lets go while a run waits for it: that run stores the content itself
+    const waiting = ingest(items, { db, batchSize: 8, claimedWaitMs: 60_000 });
+    setTimeout(() => void releaseLeases(db, [hash], 'a-live-worker'), 200);
+    const recovered = await waiting;
     t.is(recovered.added, 1);
     t.is(recovered.failed, 0);
+    t.is(recovered.duplicatesBy.stored, 5);
     t.deepEqual(await counts(db, p), { atoms: 6, outbox: 6 });
   },
 );
