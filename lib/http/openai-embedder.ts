@@ -17,6 +17,7 @@ import {
   InvalidEmbeddingError,
   isInvalidEmbeddingError,
 } from '../atoms/errors.js';
+import { linkedController } from '../core/abort.js';
 import { messageOf } from '../core/errors.js';
 import { fromWork } from '../core/from-work.js';
 import { LogEvents, logEvent } from '../observability/log-events.js';
@@ -67,6 +68,13 @@ export interface OpenAIEmbedderOptions extends TelemetryOptions {
   sendDimensions?: boolean;
   /** Most inputs per HTTP request; larger batches are split. @default 64 */
   batchSize?: number;
+  /**
+   * HTTP requests of one `embed` call in flight at once (its texts are split into requests of
+   * `batchSize`): latency overlaps instead of adding up. Results keep the input order; the
+   * first failure cancels the other requests of the call.
+   * @default 4
+   */
+  concurrency?: number;
   /** Most characters per HTTP request (summed over inputs); a longer single input goes alone. @default 100_000 */
   maxBatchChars?: number;
   /** Limit of each HTTP attempt, in ms (the request is aborted when it expires). @default 30_000 */
@@ -131,7 +139,7 @@ interface EmbeddingsResponse {
  * LocalAI, TEI, ...) on got with keep-alive agents.
  *
  * Each `embed` call splits its texts into requests of at most `batchSize` inputs and
- * `maxBatchChars` characters, sent one after another. Each request runs as
+ * `maxBatchChars` characters, up to `concurrency` of them in flight at once. Each request runs as
  * `fromWork(request).pipe(timeout(timeoutMs), retry(...), circuitBreaker(breaker))`: every
  * attempt is bounded and aborted on timeout, transient failures are retried with backoff (or
  * after the server's Retry-After), and a breaker stops calling a failing server. The caller's
@@ -173,6 +181,10 @@ export function openAIEmbedder(options: OpenAIEmbedderOptions): OpenAIEmbedder {
   const timeoutMs = options.timeoutMs ?? 30_000;
   const maxRetryAfterMs = options.maxRetryAfterMs ?? 60_000;
   if (!Number.isInteger(batchSize) || batchSize < 1) fail('batchSize must be a positive integer');
+  const concurrency = options.concurrency ?? 4;
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    fail('concurrency must be a positive integer');
+  }
   if (!Number.isInteger(maxBatchChars) || maxBatchChars < 1) {
     fail('maxBatchChars must be a positive integer');
   }
@@ -384,16 +396,18 @@ export function openAIEmbedder(options: OpenAIEmbedderOptions): OpenAIEmbedder {
       if (!Array.isArray(texts)) throw new TypeError('embed: texts must be an array');
       signal.throwIfAborted();
       const parent = context.active();
-      const out: Float32Array[] = [];
-      for (const [start, end] of chunks(texts, batchSize, maxBatchChars)) {
+      const ranges = [...chunks(texts, batchSize, maxBatchChars)];
+      const embedRange = async (
+        [start, end]: [number, number],
+        s: AbortSignal,
+      ): Promise<Float32Array[]> => {
         const inputs = texts.slice(start, end);
         try {
-          const vectors = await lastValueFrom(
-            fromWork((s) => requestOnce(inputs, start, parent, s), signal).pipe(policyFor(signal)),
+          return await lastValueFrom(
+            fromWork((a) => requestOnce(inputs, start, parent, a), s).pipe(policyFor(s)),
           );
-          out.push(...vectors);
         } catch (e) {
-          if (signal.aborted) throw signal.reason;
+          if (s.aborted) throw s.reason;
           logEvent(logger, LogEvents.embedRequestFailed, () => ({
             url,
             model,
@@ -402,8 +416,37 @@ export function openAIEmbedder(options: OpenAIEmbedderOptions): OpenAIEmbedder {
           }));
           throw e;
         }
+      };
+      if (ranges.length === 1) return embedRange(ranges[0]!, signal);
+      // Up to `concurrency` requests at once, results in input order. Hand-written (a dozen
+      // lines) rather than p-map: the first failure must abort the requests still in flight
+      // through their own signal, and the caller's abort must win over their errors.
+      const { controller, dispose } = linkedController(signal);
+      const results = new Array<Float32Array[]>(ranges.length);
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < ranges.length) {
+          const k = next++;
+          results[k] = await embedRange(ranges[k]!, controller.signal);
+        }
+      };
+      try {
+        await Promise.all(
+          Array.from({ length: Math.min(concurrency, ranges.length) }, () =>
+            worker().catch((e: unknown) => {
+              if (!controller.signal.aborted) controller.abort(e);
+              throw e;
+            }),
+          ),
+        );
+      } catch (e) {
+        if (signal.aborted) throw signal.reason;
+        // the first failure, not the aborts it caused
+        throw controller.signal.reason ?? e;
+      } finally {
+        dispose();
       }
-      return out;
+      return results.flat();
     },
     close() {
       agents.http.destroy();

@@ -425,3 +425,45 @@ test("encodingFormat 'base64' asks for base64 even from a rejecting server (the 
   t.is(err?.status, 400);
   t.is(server.requests.length, 1);
 });
+
+test('one embed call keeps up to `concurrency` requests in flight and returns vectors in input order', async (t) => {
+  const server = await startEmbeddingServer({ dimensions: 8, latencyMs: 1_000 });
+  const embedder = openAIEmbedder({
+    baseUrl: server.baseUrl,
+    model: 'm',
+    dimensions: 8,
+    batchSize: 2,
+    concurrency: 3,
+  });
+  t.teardown(async () => {
+    embedder.close();
+    await server.close();
+  });
+  const texts = Array.from({ length: 11 }, (_, i) => `text ${i}`);
+  const vectors = await embedder.embed(texts, signal());
+  t.deepEqual(
+    vectors.map((v) => Array.from(v)),
+    texts.map((x) => Array.from(server.vectorOf(x))),
+  );
+  t.is(server.requests.length, 6);
+  t.is(server.maxInFlight, 3, 'three at once (the 1 s latency keeps them overlapping)');
+  t.throws(() => openAIEmbedder({ model: 'm', dimensions: 8, concurrency: 0 }), {
+    instanceOf: TypeError,
+  });
+});
+
+test('the first failing request of an embed call fails it and cancels the others in flight', async (t) => {
+  const { server, embedder } = await setup(t, { batchSize: 1, concurrency: 3, retry: false });
+  // request 1 stalls until cancelled, request 2 fails at once, request 3 is fine
+  server.enqueue({ type: 'stall' }, { type: 'status', status: 400 });
+  const ac = new AbortController();
+  const err = await t.throwsAsync<EmbeddingHttpError>(embedder.embed(['a', 'b', 'c'], ac.signal));
+  t.true(isEmbeddingHttpError(err));
+  t.is(err?.status, 400);
+  t.is(getEventListeners(ac.signal, 'abort').length, 0);
+  // the stalled request was aborted by the client: its connection closes
+  const deadline = Date.now() + 10_000;
+  while (server.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.is(server.inFlight, 0);
+  t.is(server.requests.length, 3);
+});

@@ -69,6 +69,10 @@ export interface EmbeddingServer {
   readonly dimensions: number;
   /** Delay before every answer, in ms (mutable). */
   latencyMs: number;
+  /** Most requests that were in flight (received, not yet answered) at one time. */
+  readonly maxInFlight: number;
+  /** Requests in flight now (a client that gives up closes its request). */
+  readonly inFlight: number;
   /** Scripts the answers of the next requests, in order. */
   enqueue(...faults: EmbeddingFault[]): void;
   /** The vector the server returns for `text` (without faults). */
@@ -85,7 +89,7 @@ export async function startEmbeddingServer(
   const faults: EmbeddingFault[] = [];
   const requests: RecordedRequest[] = [];
   const pending = new Set<NodeJS.Timeout>();
-  const state = { latencyMs: options.latencyMs ?? 0 };
+  const state = { latencyMs: options.latencyMs ?? 0, inFlight: 0, maxInFlight: 0 };
 
   const later = (ms: number, fn: () => void): void => {
     const timer = setTimeout(() => {
@@ -118,6 +122,11 @@ export async function startEmbeddingServer(
         inputs,
       };
       requests.push(record);
+      state.inFlight++;
+      state.maxInFlight = Math.max(state.maxInFlight, state.inFlight);
+      res.once('close', () => {
+        state.inFlight--;
+      });
       const fault = faults.shift();
       const reply = (
         status: number,
@@ -185,6 +194,12 @@ export async function startEmbeddingServer(
     baseUrl: `http://127.0.0.1:${port}/v1`,
     requests,
     dimensions,
+    get maxInFlight() {
+      return state.maxInFlight;
+    },
+    get inFlight() {
+      return state.inFlight;
+    },
     get latencyMs() {
       return state.latencyMs;
     },
