@@ -178,6 +178,9 @@ export async function ingestion(ctx: BenchContext): Promise<ScenarioResult> {
             await db.orm.em.getConnection().execute(`DROP SCHEMA "${schema}" CASCADE`);
           } finally {
             await db.close();
+            // the socket's connections share ONE backend: prepared statements outlive the
+            // connection that made them, and the next fresh connection would prepare again
+            await socket.pglite.exec('DEALLOCATE ALL');
           }
         },
       };
