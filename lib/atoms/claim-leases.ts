@@ -33,6 +33,8 @@ import {
 /** A raw node-postgres client held outside the pool. */
 interface RawClient extends SqlClient {
   on(event: 'error', listener: (e: unknown) => void): unknown;
+  /** node-postgres's connection, whose socket we ref only while a statement runs. */
+  connection?: { stream?: { ref?(): unknown; unref?(): unknown } };
 }
 
 interface LockSession {
@@ -40,11 +42,26 @@ interface LockSession {
   broken: boolean;
   /** One statement at a time on the session (node-postgres 8 deprecates overlapping ones). */
   tail: Promise<unknown>;
+  /** Statements queued or running. */
+  pending: number;
 }
 
-/** Runs `text` on the session after the statements already queued on it. */
+/**
+ * Runs `text` on the session after the statements already queued on it. The session's socket
+ * keeps the process alive only while a statement runs: an idle lock session never delays exit
+ * (and if the process exits, the server frees its locks).
+ */
 function onSession<R>(s: LockSession, text: string, values: unknown[]): Promise<{ rows: R[] }> {
-  const run = s.tail.then(async () => (await s.client).query<R>({ text, values }));
+  s.pending++;
+  const run = s.tail.then(async () => {
+    const client = await s.client;
+    client.connection?.stream?.ref?.();
+    try {
+      return await client.query<R>({ text, values });
+    } finally {
+      if (--s.pending === 0) client.connection?.stream?.unref?.();
+    }
+  });
   s.tail = run.catch(() => undefined);
   return run;
 }
@@ -100,6 +117,7 @@ function session(leases: Leases): LockSession {
   const s: LockSession = {
     broken: false,
     tail: Promise.resolve(),
+    pending: 0,
     client: internals.acquireRawConnection().then((client) => {
       // A lost connection means lost locks: forget the session, open a new one next time.
       client.on('error', () => {
@@ -121,6 +139,7 @@ function scheduleIdleClose(leases: Leases): void {
     leases.idleTimer = undefined;
     if (leases.holders.size === 0) void closeSession(leases);
   }, IDLE_CLOSE_MS);
+  leases.idleTimer.unref();
 }
 
 async function closeSession(leases: Leases): Promise<void> {

@@ -125,7 +125,7 @@ export interface IngestRunState {
   /** Hashes this run has stored. */
   readonly added: Set<string>;
   /** Content another owner held when this run met it, waiting in the confirm step. */
-  readonly pending: Map<string, PreparedAtom>;
+  readonly pending: Map<string, { atom: PreparedAtom; waiters: number }>;
   /** The database clock when the run started (before its first insert). */
   startedAt: Promise<string> | undefined;
   /** Items that found their content claimed by another live owner. */
@@ -236,7 +236,11 @@ export function dedupeStep(settings: IngestSettings): Step<PreparedAtom, Checked
           const duplicateOf = first ? decided.get(a.hash) : 'batch';
           if (duplicateOf === 'claimed') {
             run.claimWaits++;
-            if (settings.claimedWaitMs > 0) run.pending.set(a.hash, a);
+            if (settings.claimedWaitMs > 0) {
+              const entry = run.pending.get(a.hash);
+              if (entry) entry.waiters++;
+              else run.pending.set(a.hash, { atom: a, waiters: 1 });
+            }
           }
           return { ...a, duplicateOf };
         });
@@ -429,7 +433,11 @@ export function confirmClaimedStep(settings: IngestSettings): Step<IngestResult,
             pause = Math.min(pause * 2, 500);
           }
         } finally {
-          for (const r of results) if (r.duplicateOf === 'claimed') run.pending.delete(r.hash);
+          for (const r of results) {
+            if (r.duplicateOf !== 'claimed') continue;
+            const entry = run.pending.get(r.hash);
+            if (entry && --entry.waiters <= 0) run.pending.delete(r.hash);
+          }
         }
         const waitedMs = Date.now() - started;
         const reported = new Set<string>();
@@ -437,7 +445,9 @@ export function confirmClaimedStep(settings: IngestSettings): Step<IngestResult,
           if (r.duplicateOf !== 'claimed') return r;
           if (waiting.has(r.hash)) return itemFailure(new ClaimedElsewhereError(r.hash, waitedMs));
           const own = taken.get(r.hash);
-          if (own === undefined) return r;
+          // stored by its holder, or by another batch of this run that took it over
+          if (own === undefined)
+            return run.added.has(r.hash) ? { ...r, duplicateOf: 'batch' as const } : r;
           if ('error' in own) return itemFailure(own.error);
           // the same content twice in this batch: the first item stored it
           if (reported.has(r.hash)) return { ...r, duplicateOf: 'batch' as const };
@@ -460,7 +470,7 @@ async function storeTakenOver(
 ): Promise<Map<string, IngestResult | { error: unknown }>> {
   const { db, run, owner } = settings;
   const out = new Map<string, IngestResult | { error: unknown }>();
-  const atoms = hashes.map((h) => run.pending.get(h)).filter((a) => a !== undefined);
+  const atoms = hashes.map((h) => run.pending.get(h)?.atom).filter((a) => a !== undefined);
   try {
     run.startedAt ??= databaseNow(db, signal);
     const since = await run.startedAt;

@@ -4,10 +4,11 @@
  * batches, small batches, concurrency above 1, on every backend, checked against `count(*)`.
  */
 import { randomBytes } from 'node:crypto';
-import test from 'ava';
 import fc from 'fast-check';
-import { ownerLeases } from '../../lib/atoms/claim-leases.js';
-import { type IngestionReport, ingest } from '../../lib/atoms/ingest.js';
+import { leaseHashes, ownerLeases, releaseLeases } from '../../lib/atoms/claim-leases.js';
+import type { Embedder } from '../../lib/atoms/embedder.js';
+import { contentHash } from '../../lib/atoms/hash.js';
+import { type IngestionReport, ingest, ingestionPipeline } from '../../lib/atoms/ingest.js';
 import type { AtomInput } from '../../lib/atoms/ingest-steps.js';
 import { localEmbedder } from '../../lib/atoms/local-embedder.js';
 import type { Database } from '../../lib/postgres/database.js';
@@ -134,4 +135,44 @@ suite.test('two runs at once in one process store each content once', async (t, 
     { numRuns: 15, includeErrorInReport: true },
   );
   t.pass();
+});
+
+suite.test('a cancelled stream gives up every claim it held', async (t, db) => {
+  const tag = randomBytes(4).toString('hex');
+  const owner = `cancelled-${tag}`;
+  // embeds the first batch, then hangs until cancelled: later batches sit leased between steps
+  let calls = 0;
+  const slow: Embedder = {
+    model: embedder.model,
+    dimensions: embedder.dimensions,
+    embed: (texts, signal) =>
+      ++calls === 1
+        ? embedder.embed(texts, signal)
+        : new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))),
+  };
+  const contents = Array.from({ length: 60 }, (_, i) => `${tag} cancelled ${i}`);
+  const p = ingestionPipeline({
+    db,
+    embedder: slow,
+    owner,
+    batchSize: 4,
+    concurrency: 4,
+    embedConcurrency: 1,
+  });
+  const sub = p.stream(contents.map((content) => ({ content }))).subscribe();
+  const deadline = Date.now() + 30_000;
+  while (ownerLeases(db, owner).length < 12 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  t.true(ownerLeases(db, owner).length >= 12);
+  sub.unsubscribe();
+  while (ownerLeases(db, owner).length > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  t.deepEqual(ownerLeases(db, owner), []);
+  // another owner can take every one of them now
+  const hashes = contents.map((c) => contentHash(c));
+  const other = await leaseHashes(db, hashes, `other-${tag}`);
+  t.is(other.heldElsewhere.length, 0);
+  await releaseLeases(db, other.won, `other-${tag}`);
 });

@@ -12,7 +12,6 @@ import {
 import { contentHash } from '../../lib/atoms/hash.js';
 import { ingest, ingestionPipeline } from '../../lib/atoms/ingest.js';
 import { localEmbedder } from '../../lib/atoms/local-embedder.js';
-import { Atom } from '../../lib/atoms/schema.js';
 import { isStepError } from '../../lib/core/errors.js';
 import type { Database } from '../../lib/postgres/database.js';
 import { isDatabaseUnavailableError } from '../../lib/postgres/errors.js';
@@ -37,15 +36,17 @@ const texts = (t: string, n: number, distinct = n) =>
   }));
 
 async function counts(db: Database, prefix: string): Promise<{ atoms: number; outbox: number }> {
-  const em = db.orm.em.fork();
-  const atoms = await em.count(Atom, { content: { $like: `${prefix}%` } });
-  const [row] = await em
+  // one statement, one snapshot: a persist committing meanwhile is seen whole or not at all
+  const [row] = await db.orm.em
+    .fork()
     .getConnection()
-    .execute<{ n: string }[]>(
-      `SELECT count(*) AS n FROM "${db.schema}".outbox o JOIN "${db.schema}".atoms a ON o.aggregate_key = encode(a.content_hash, 'hex') WHERE a.content LIKE ?`,
-      [`${prefix}%`],
+    .execute<{ atoms: string; outbox: string }[]>(
+      `SELECT (SELECT count(*) FROM "${db.schema}".atoms WHERE content LIKE ?) AS atoms,
+              (SELECT count(*) FROM "${db.schema}".outbox o JOIN "${db.schema}".atoms a
+                 ON o.aggregate_key = encode(a.content_hash, 'hex') WHERE a.content LIKE ?) AS outbox`,
+      [`${prefix}%`, `${prefix}%`],
     );
-  return { atoms, outbox: Number(row?.n ?? 0) };
+  return { atoms: Number(row?.atoms ?? 0), outbox: Number(row?.outbox ?? 0) };
 }
 
 suite.test(
