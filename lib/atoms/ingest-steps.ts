@@ -130,6 +130,8 @@ export interface IngestRunState {
   startedAt: Promise<string> | undefined;
   /** Items that found their content claimed by another live owner. */
   claimWaits: number;
+  /** Stream signals already watched (see `dedupeStep`). */
+  readonly watched: WeakSet<AbortSignal>;
 }
 
 /** A fresh run state. @internal */
@@ -140,6 +142,7 @@ export function newRunState(): IngestRunState {
     pending: new Map(),
     startedAt: undefined,
     claimWaits: 0,
+    watched: new WeakSet(),
   };
 }
 
@@ -189,6 +192,21 @@ export function dedupeStep(settings: IngestSettings): Step<PreparedAtom, Checked
     'dedupe',
     (atoms: PreparedAtom[], ctx) =>
       timed(settings, 'dedupe', async () => {
+        // A cancelled stream may leave leased items between steps, where no step sees them
+        // fail: free what the run holds when its stream's signal aborts.
+        const streamSignal = ctx.items[0]?.signal;
+        if (streamSignal && !run.watched.has(streamSignal)) {
+          run.watched.add(streamSignal);
+          streamSignal.addEventListener(
+            'abort',
+            () => {
+              const held = [...run.inFlight];
+              run.inFlight.clear();
+              void releaseLeases(db, held, owner).catch(() => undefined);
+            },
+            { once: true },
+          );
+        }
         const decided = new Map<string, DuplicateOf | undefined>();
         const mine: string[] = [];
         // Synchronously, before any await, so concurrent batches of the run see each other.
