@@ -11,7 +11,7 @@ import {
   isInvalidEmbeddingError,
 } from '../atoms/errors.js';
 import { PartialEmbeddingError } from '../atoms/item-errors.js';
-import { validateVectors } from '../atoms/validate-vector.js';
+import { linkedController } from '../core/abort.js';
 import { messageOf } from '../core/errors.js';
 import { fromWork } from '../core/from-work.js';
 import { LogEvents, logEvent } from '../observability/log-events.js';
@@ -26,6 +26,7 @@ import {
 import { policy } from '../operators/policy.js';
 import { type RetryOptions, retry, retryAfterMs } from '../operators/retry.js';
 import { isTimeoutError, timeout } from '../operators/timeout.js';
+import { decodeEmbeddings } from './decode-embeddings.js';
 import { injectTraceContext } from './trace-context.js';
 
 /**
@@ -62,6 +63,13 @@ export interface OpenAIEmbedderOptions extends TelemetryOptions {
   sendDimensions?: boolean;
   /** Most inputs per HTTP request; larger batches are split. @default 64 */
   batchSize?: number;
+  /**
+   * HTTP requests of one `embed` call in flight at once (its texts are split into requests of
+   * `batchSize`): latency overlaps instead of adding up. Results keep the input order; the
+   * first failure cancels the other requests of the call.
+   * @default 4
+   */
+  concurrency?: number;
   /** Most characters per HTTP request (summed over inputs); a longer single input goes alone. @default 100_000 */
   maxBatchChars?: number;
   /** Limit of each HTTP attempt, in ms (the request is aborted when it expires). @default 30_000 */
@@ -84,8 +92,16 @@ export interface OpenAIEmbedderOptions extends TelemetryOptions {
   breaker?: CircuitBreaker | CircuitBreakerOptions | false;
   /** Extra request headers. @default {} */
   headers?: Record<string, string>;
-  /** Ask for `'base64'` (float32, compact and exact) or `'float'` (JSON numbers). @default 'float' */
-  encodingFormat?: 'float' | 'base64';
+  /**
+   * How vectors travel. `'auto'` asks for base64 float32 (compact, exact, about 3x less to
+   * parse than JSON numbers) and copes on its own with servers that do not: a response with
+   * JSON number arrays is read as such, and a server that rejects the field (HTTP 400/422
+   * whose body names `encoding_format`) is asked again without it, after which this embedder
+   * no longer sends it.
+   * `'base64'` and `'float'` ask for exactly that.
+   * @default 'auto'
+   */
+  encodingFormat?: 'auto' | 'float' | 'base64';
   /** Logs failed requests (`embed.request_failed`), without the key. @default a silent logger */
   logger?: Logger;
 }
@@ -120,7 +136,7 @@ interface EmbeddingsResponse {
  * LocalAI, TEI, ...) on got with keep-alive agents.
  *
  * Each `embed` call splits its texts into requests of at most `batchSize` inputs and
- * `maxBatchChars` characters, sent one after another. Each request runs as
+ * `maxBatchChars` characters, up to `concurrency` of them in flight at once. Each request runs as
  * `fromWork(request).pipe(timeout(timeoutMs), retry(...), circuitBreaker(breaker))`: every
  * attempt is bounded and aborted on timeout, transient failures are retried with backoff (or
  * after the server's Retry-After), and a breaker stops calling a failing server. The caller's
@@ -165,15 +181,21 @@ export function openAIEmbedder(options: OpenAIEmbedderOptions): OpenAIEmbedder {
   const timeoutMs = options.timeoutMs ?? 30_000;
   const maxRetryAfterMs = options.maxRetryAfterMs ?? 60_000;
   if (!Number.isInteger(batchSize) || batchSize < 1) fail('batchSize must be a positive integer');
+  const concurrency = options.concurrency ?? 4;
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    fail('concurrency must be a positive integer');
+  }
   if (!Number.isInteger(maxBatchChars) || maxBatchChars < 1) {
     fail('maxBatchChars must be a positive integer');
   }
   if (!(timeoutMs > 0)) fail('timeoutMs must be a positive number');
   if (!(maxRetryAfterMs >= 0)) fail('maxRetryAfterMs must be a non-negative number');
-  const encodingFormat = options.encodingFormat ?? 'float';
-  if (encodingFormat !== 'float' && encodingFormat !== 'base64') {
-    fail("encodingFormat must be 'float' or 'base64'");
+  const encodingFormat = options.encodingFormat ?? 'auto';
+  if (encodingFormat !== 'float' && encodingFormat !== 'base64' && encodingFormat !== 'auto') {
+    fail("encodingFormat must be 'auto', 'float' or 'base64'");
   }
+  // 'auto' asks for base64 until the server rejects it once
+  let askFor: 'float' | 'base64' | undefined = encodingFormat === 'float' ? undefined : 'base64';
   const url = endpointOf(
     options.baseUrl ?? process.env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1',
   );
@@ -257,25 +279,45 @@ export function openAIEmbedder(options: OpenAIEmbedderOptions): OpenAIEmbedder {
     const started = performance.now();
     let errorType: string | undefined;
     try {
-      const body: Record<string, unknown> = {
-        model,
-        input: inputs,
-        encoding_format: encodingFormat,
+      const post = async (
+        format: 'float' | 'base64' | undefined,
+      ): Promise<{ statusCode: number; body: string; headers: Record<string, unknown> }> => {
+        const body: Record<string, unknown> = { model, input: inputs };
+        if (format !== undefined) body.encoding_format = format;
+        if (options.sendDimensions) body.dimensions = dimensions;
+        try {
+          return await client.post(url, {
+            body: JSON.stringify(body),
+            responseType: 'text',
+            signal,
+            context: { otel },
+          });
+        } catch (e) {
+          if (signal.aborted) throw signal.reason;
+          throw new EmbeddingHttpError(0, undefined, url, redact(networkMessage(e)), {
+            cause: sanitized(e, redact),
+          });
+        }
       };
-      if (options.sendDimensions) body.dimensions = dimensions;
-      let response: { statusCode: number; body: string; headers: Record<string, unknown> };
-      try {
-        response = await client.post(url, {
-          body: JSON.stringify(body),
-          responseType: 'text',
-          signal,
-          context: { otel },
-        });
-      } catch (e) {
-        if (signal.aborted) throw signal.reason;
-        throw new EmbeddingHttpError(0, undefined, url, redact(networkMessage(e)), {
-          cause: sanitized(e, redact),
-        });
+      const asked = encodingFormat === 'float' ? 'float' : askFor;
+      let response = await post(asked);
+      if (
+        encodingFormat === 'auto' &&
+        asked === 'base64' &&
+        (response.statusCode === 400 || response.statusCode === 422) &&
+        /encoding/i.test(response.body)
+      ) {
+        // a server that does not know `encoding_format` (and says so): ask again without it
+        const plain = await post(undefined);
+        if (plain.statusCode >= 200 && plain.statusCode < 300) {
+          askFor = undefined;
+          logEvent(logger, LogEvents.embedEncodingFallback, () => ({
+            url,
+            model,
+            status: response.statusCode,
+          }));
+        }
+        response = plain;
       }
       span.setAttribute('http.response.status_code', response.statusCode);
       if (response.statusCode < 200 || response.statusCode >= 300) {
@@ -315,17 +357,18 @@ export function openAIEmbedder(options: OpenAIEmbedderOptions): OpenAIEmbedder {
     const ordered = data.every((d) => Number.isInteger(d?.index))
       ? [...data].sort((a, b) => a.index! - b.index!)
       : data;
-    const raw = ordered.map((d) =>
-      typeof d?.embedding === 'string' ? decodeBase64Floats(d.embedding) : d?.embedding,
-    );
-    if (raw.length !== count) {
+    const embeddings = ordered.map((d) => d?.embedding);
+    try {
+      return decodeEmbeddings(embeddings, count, dimensions);
+    } catch (e) {
+      if (!isInvalidEmbeddingError(e)) throw e;
       // which input a vector belongs to is unknown: the whole request fails
-      throw new InvalidEmbeddingError(-1, 'count', `expected ${count} vectors, got ${raw.length}`);
+      if (e.index < 0) throw e;
     }
-    // a bad vector fails only its own input
-    return raw.map((v, i) => {
+    // a bad vector fails only its own input: decode them one by one
+    return embeddings.map((v, i) => {
       try {
-        return validateVectors([v], dimensions, 1)[0] as Float32Array;
+        return decodeEmbeddings([v], 1, dimensions)[0] as Float32Array;
       } catch (e) {
         if (!isInvalidEmbeddingError(e)) throw e;
         return new InvalidEmbeddingError(i + offset, e.reason, e.message.replace(/^[^:]*: /, ''));
@@ -354,20 +397,18 @@ export function openAIEmbedder(options: OpenAIEmbedderOptions): OpenAIEmbedder {
       if (!Array.isArray(texts)) throw new TypeError('embed: texts must be an array');
       signal.throwIfAborted();
       const parent = context.active();
-      const out: VectorOrError[] = [];
-      let bad = 0;
-      for (const [start, end] of chunks(texts, batchSize, maxBatchChars)) {
+      const ranges = [...chunks(texts, batchSize, maxBatchChars)];
+      const embedRange = async (
+        [start, end]: [number, number],
+        s: AbortSignal,
+      ): Promise<VectorOrError[]> => {
         const inputs = texts.slice(start, end);
         try {
-          const vectors = await lastValueFrom(
-            fromWork((s) => requestOnce(inputs, start, parent, s), signal).pipe(policyFor(signal)),
+          return await lastValueFrom(
+            fromWork((a) => requestOnce(inputs, start, parent, a), s).pipe(policyFor(s)),
           );
-          for (const v of vectors) {
-            if (!(v instanceof Float32Array)) bad++;
-            out.push(v);
-          }
         } catch (e) {
-          if (signal.aborted) throw signal.reason;
+          if (s.aborted) throw s.reason;
           logEvent(logger, LogEvents.embedRequestFailed, () => ({
             url,
             model,
@@ -376,7 +417,41 @@ export function openAIEmbedder(options: OpenAIEmbedderOptions): OpenAIEmbedder {
           }));
           throw e;
         }
-      }
+      };
+      const embedAll = async (): Promise<VectorOrError[]> => {
+        // Up to `concurrency` requests at once, results in input order. Hand-written (a dozen
+        // lines) rather than p-map: the first failure must abort the requests still in flight
+        // through their own signal, and the caller's abort must win over their errors.
+        const { controller, dispose } = linkedController(signal);
+        const results = new Array<VectorOrError[]>(ranges.length);
+        let next = 0;
+        const worker = async (): Promise<void> => {
+          while (next < ranges.length) {
+            const k = next++;
+            results[k] = await embedRange(ranges[k]!, controller.signal);
+          }
+        };
+        try {
+          await Promise.all(
+            Array.from({ length: Math.min(concurrency, ranges.length) }, () =>
+              worker().catch((e: unknown) => {
+                if (!controller.signal.aborted) controller.abort(e);
+                throw e;
+              }),
+            ),
+          );
+        } catch (e) {
+          if (signal.aborted) throw signal.reason;
+          // the first failure, not the aborts it caused
+          throw controller.signal.reason ?? e;
+        } finally {
+          dispose();
+        }
+        return results.flat();
+      };
+      const out: VectorOrError[] =
+        ranges.length === 1 ? await embedRange(ranges[0]!, signal) : await embedAll();
+      const bad = out.reduce((n, v) => (v instanceof Float32Array ? n : n + 1), 0);
       if (bad > 0) {
         logEvent(logger, LogEvents.embedVectorsRejected, () => ({
           url,
@@ -465,13 +540,6 @@ function endpointOf(baseUrl: string): string {
   }
   const base = parsed.toString().replace(/\/+$/, '');
   return /\/v1$/.test(base) ? `${base}/embeddings` : `${base}/v1/embeddings`;
-}
-
-function decodeBase64Floats(text: string): Float32Array {
-  const bytes = Buffer.from(text, 'base64');
-  const out = new Float32Array(Math.floor(bytes.byteLength / 4));
-  for (let i = 0; i < out.length; i++) out[i] = bytes.readFloatLE(i * 4);
-  return out;
 }
 
 function excerpt(body: string): string {

@@ -105,6 +105,13 @@ export const LogEvents = {
   embedRequestFailed: event(1407, 'embed.request_failed', 'warn', 'embedding request failed'),
   /** `1420` `embed.vectors_rejected` (warn): some inputs got an unusable vector (only they fail). */
   embedVectorsRejected: event(1420, 'embed.vectors_rejected', 'warn', 'embedding vectors rejected'),
+  /** `1430` `embed.encoding_fallback` (info): the embeddings server rejected `encoding_format`; floats from now on. */
+  embedEncodingFallback: event(
+    1430,
+    'embed.encoding_fallback',
+    'info',
+    'embeddings server rejected encoding_format; asking for floats',
+  ),
 
   /** `1501` `outbox.published` (debug): outbox rows published. */
   outboxPublished: event(1501, 'outbox.published', 'debug', 'outbox rows published'),

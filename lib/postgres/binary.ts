@@ -160,8 +160,14 @@ export function pgvectorValue(vector: Float32Array): Buffer {
 function writePgvector(buf: Buffer, offset: number, v: Float32Array): void {
   buf.writeInt16BE(v.length, offset);
   buf.writeInt16BE(0, offset + 2);
-  let o = offset + 4;
-  for (let i = 0; i < v.length; i++, o += 4) buf.writeFloatBE(v[i]!, o);
+  const o = offset + 4;
+  if (LITTLE_ENDIAN_HOST) {
+    // copy the float32 bytes, then swap them to big-endian in one native pass
+    buf.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), o);
+    buf.subarray(o, o + v.byteLength).swap32();
+    return;
+  }
+  for (let i = 0; i < v.length; i++) buf.writeFloatBE(v[i]!, o + 4 * i);
 }
 
 function writeFloat32LE(buf: Buffer, offset: number, v: Float32Array): void {

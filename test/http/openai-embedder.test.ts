@@ -348,3 +348,126 @@ test('options are validated with TypeErrors', (t) => {
   // @ts-expect-error: options are required
   t.throws(() => openAIEmbedder(), { instanceOf: TypeError });
 });
+
+test('by default vectors travel as base64 float32 and decode exactly', async (t) => {
+  const { server, embedder } = await setup(t, {}, 384);
+  const texts = ['alpha', 'beta', 'gamma'];
+  const vectors = await embedder.embed(texts, signal());
+  t.is(server.requests[0]?.body.encoding_format, 'base64');
+  t.deepEqual(
+    vectors.map((v) => Array.from(v)),
+    texts.map((x) => Array.from(server.vectorOf(x))),
+  );
+});
+
+test('a server that ignores encoding_format and answers floats is read as floats', async (t) => {
+  const server = await startEmbeddingServer({ dimensions: 8, encodingFormat: 'ignore' });
+  const embedder = openAIEmbedder({ baseUrl: server.baseUrl, model: 'm', dimensions: 8 });
+  t.teardown(async () => {
+    embedder.close();
+    await server.close();
+  });
+  const vectors = await embedder.embed(['one', 'two'], signal());
+  t.deepEqual(
+    vectors.map((v) => Array.from(v)),
+    ['one', 'two'].map((x) => Array.from(server.vectorOf(x))),
+  );
+  t.is(server.requests.length, 1, 'no second request was needed');
+  t.is(server.requests[0]?.body.encoding_format, 'base64');
+});
+
+test('a server that rejects encoding_format is asked again without it, once, and never again', async (t) => {
+  const server = await startEmbeddingServer({ dimensions: 8, encodingFormat: 'reject' });
+  const lines: string[] = [];
+  const logger = pino(
+    { level: 'info' },
+    new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    }),
+  );
+  const embedder = openAIEmbedder({ baseUrl: server.baseUrl, model: 'm', dimensions: 8, logger });
+  t.teardown(async () => {
+    embedder.close();
+    await server.close();
+  });
+  const first = await embedder.embed(['one'], signal());
+  const second = await embedder.embed(['two'], signal());
+  t.deepEqual(Array.from(first[0]!), Array.from(server.vectorOf('one')));
+  t.deepEqual(Array.from(second[0]!), Array.from(server.vectorOf('two')));
+  t.deepEqual(
+    server.requests.map((r) => [r.body.encoding_format, r.status]),
+    [
+      ['base64', 400],
+      [undefined, 200],
+      [undefined, 200],
+    ],
+  );
+  const fallback = lines.map((l) => JSON.parse(l) as { event?: string }).filter((l) => l.event);
+  t.deepEqual(
+    fallback.map((l) => l.event),
+    ['embed.encoding_fallback'],
+  );
+});
+
+test("encodingFormat 'base64' asks for base64 even from a rejecting server (the 400 is the error)", async (t) => {
+  const server = await startEmbeddingServer({ dimensions: 8, encodingFormat: 'reject' });
+  const embedder = openAIEmbedder({
+    baseUrl: server.baseUrl,
+    model: 'm',
+    dimensions: 8,
+    encodingFormat: 'base64',
+  });
+  t.teardown(async () => {
+    embedder.close();
+    await server.close();
+  });
+  const err = await t.throwsAsync<EmbeddingHttpError>(embedder.embed(['one'], signal()));
+  t.true(isEmbeddingHttpError(err));
+  t.is(err?.status, 400);
+  t.is(server.requests.length, 1);
+});
+
+test('one embed call keeps up to `concurrency` requests in flight and returns vectors in input order', async (t) => {
+  const server = await startEmbeddingServer({ dimensions: 8, latencyMs: 1_000 });
+  const embedder = openAIEmbedder({
+    baseUrl: server.baseUrl,
+    model: 'm',
+    dimensions: 8,
+    batchSize: 2,
+    concurrency: 3,
+  });
+  t.teardown(async () => {
+    embedder.close();
+    await server.close();
+  });
+  const texts = Array.from({ length: 11 }, (_, i) => `text ${i}`);
+  const vectors = await embedder.embed(texts, signal());
+  t.deepEqual(
+    vectors.map((v) => Array.from(v)),
+    texts.map((x) => Array.from(server.vectorOf(x))),
+  );
+  t.is(server.requests.length, 6);
+  t.is(server.maxInFlight, 3, 'three at once (the 1 s latency keeps them overlapping)');
+  t.throws(() => openAIEmbedder({ model: 'm', dimensions: 8, concurrency: 0 }), {
+    instanceOf: TypeError,
+  });
+});
+
+test('the first failing request of an embed call fails it and cancels the others in flight', async (t) => {
+  const { server, embedder } = await setup(t, { batchSize: 1, concurrency: 3, retry: false });
+  // request 1 stalls until cancelled, request 2 fails at once, request 3 is fine
+  server.enqueue({ type: 'stall' }, { type: 'status', status: 400 });
+  const ac = new AbortController();
+  const err = await t.throwsAsync<EmbeddingHttpError>(embedder.embed(['a', 'b', 'c'], ac.signal));
+  t.true(isEmbeddingHttpError(err));
+  t.is(err?.status, 400);
+  t.is(getEventListeners(ac.signal, 'abort').length, 0);
+  // the stalled request was aborted by the client: its connection closes
+  const deadline = Date.now() + 10_000;
+  while (server.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.is(server.inFlight, 0);
+  t.is(server.requests.length, 3);
+});

@@ -56,6 +56,13 @@ export interface EmbeddingServerOptions {
    * float32). @default none
    */
   badVectorFor?: (text: string) => BadVector | undefined;
+  /**
+   * What the server does with `encoding_format`: `'honour'` it (base64 or floats), `'ignore'`
+   * it (always JSON floats, as some servers do), or `'reject'` any request that carries it
+   * (HTTP 400, as a strict server that does not know the field would).
+   * @default 'honour'
+   */
+  encodingFormat?: 'honour' | 'ignore' | 'reject';
 }
 
 /** A bad vector the server can answer for one input (see `badVectorFor`). */
@@ -71,6 +78,10 @@ export interface EmbeddingServer {
   readonly dimensions: number;
   /** Delay before every answer, in ms (mutable). */
   latencyMs: number;
+  /** Most requests that were in flight (received, not yet answered) at one time. */
+  readonly maxInFlight: number;
+  /** Requests in flight now (a client that gives up closes its request). */
+  readonly inFlight: number;
   /** Scripts the answers of the next requests, in order. */
   enqueue(...faults: EmbeddingFault[]): void;
   /** The vector the server returns for `text` (without faults). */
@@ -87,7 +98,7 @@ export async function startEmbeddingServer(
   const faults: EmbeddingFault[] = [];
   const requests: RecordedRequest[] = [];
   const pending = new Set<NodeJS.Timeout>();
-  const state = { latencyMs: options.latencyMs ?? 0 };
+  const state = { latencyMs: options.latencyMs ?? 0, inFlight: 0, maxInFlight: 0 };
 
   const later = (ms: number, fn: () => void): void => {
     const timer = setTimeout(() => {
@@ -120,6 +131,11 @@ export async function startEmbeddingServer(
         inputs,
       };
       requests.push(record);
+      state.inFlight++;
+      state.maxInFlight = Math.max(state.maxInFlight, state.inFlight);
+      res.once('close', () => {
+        state.inFlight--;
+      });
       const fault = faults.shift();
       const reply = (
         status: number,
@@ -134,6 +150,10 @@ export async function startEmbeddingServer(
       const answer = (): void => {
         if (req.method !== 'POST' || req.url !== '/v1/embeddings') {
           reply(404, { error: { message: 'not found' } });
+          return;
+        }
+        if (options.encodingFormat === 'reject' && body.encoding_format !== undefined) {
+          reply(400, { error: { message: 'unknown field: encoding_format' } });
           return;
         }
         if (fault?.type === 'status') {
@@ -155,7 +175,7 @@ export async function startEmbeddingServer(
         if (fault?.type === 'wrong-dimensions') vectors = vectors.map((v) => v.slice(1));
         if (fault?.type === 'nan' && vectors[0]) vectors[0][0] = null;
         if (fault?.type === 'missing-vector') vectors = vectors.slice(1);
-        const base64 = body.encoding_format === 'base64';
+        const base64 = body.encoding_format === 'base64' && options.encodingFormat !== 'ignore';
         reply(200, {
           object: 'list',
           model: body.model,
@@ -164,7 +184,9 @@ export async function startEmbeddingServer(
               object: 'embedding',
               index,
               embedding: base64
-                ? Buffer.from(new Float32Array(v.map(Number)).buffer).toString('base64')
+                ? Buffer.from(
+                    new Float32Array(v.map((x) => (x === null ? Number.NaN : x))).buffer,
+                  ).toString('base64')
                 : v,
             }))
             .reverse(), // out of order on purpose: clients must sort by index
@@ -186,6 +208,12 @@ export async function startEmbeddingServer(
     baseUrl: `http://127.0.0.1:${port}/v1`,
     requests,
     dimensions,
+    get maxInFlight() {
+      return state.maxInFlight;
+    },
+    get inFlight() {
+      return state.inFlight;
+    },
     get latencyMs() {
       return state.latencyMs;
     },
