@@ -14,6 +14,10 @@ import {
   isEmbeddingHttpError,
   isInvalidEmbeddingError,
 } from '../../lib/atoms/errors.js';
+import {
+  isPartialEmbeddingError,
+  type PartialEmbeddingError,
+} from '../../lib/atoms/item-errors.js';
 import { type OpenAIEmbedderOptions, openAIEmbedder } from '../../lib/http/openai-embedder.js';
 import { isBrokenCircuitError } from '../../lib/operators/circuit-breaker.js';
 import type { RetryEvent } from '../../lib/operators/retry.js';
@@ -207,32 +211,77 @@ test('the circuit breaker opens after consecutive failures and then rejects with
   t.is(embedder.breaker?.state, 'closed');
 });
 
-test('bad vectors from the server are InvalidEmbeddingError with the input index, not retried', async (t) => {
+test('a bad vector fails only its own input (PartialEmbeddingError), a wrong count the request; not retried', async (t) => {
   const { server: s, embedder: e } = await setup(t, { batchSize: 2 });
   s.enqueue({ type: 'wrong-dimensions' });
-  let err = await t.throwsAsync<InvalidEmbeddingError>(e.embed(['a', 'b'], signal()));
-  t.true(isInvalidEmbeddingError(err));
-  t.is(err?.reason, 'dimensions');
-  t.is(err?.index, 0);
+  let err = await t.throwsAsync<PartialEmbeddingError>(e.embed(['a', 'b'], signal()));
+  t.true(isPartialEmbeddingError(err));
+  t.is(err?.failed, 2);
+  t.deepEqual(
+    err?.results.map((r) => (isInvalidEmbeddingError(r) ? [r.reason, r.index] : 'ok')),
+    [
+      ['dimensions', 0],
+      ['dimensions', 1],
+    ],
+  );
   t.is(s.requests.length, 1);
   s.enqueue({ type: 'nan' });
-  err = await t.throwsAsync<InvalidEmbeddingError>(e.embed(['a', 'b'], signal()));
-  t.is(err?.reason, 'not-finite');
-  t.is(err?.index, 0);
+  err = await t.throwsAsync<PartialEmbeddingError>(e.embed(['a', 'b'], signal()));
+  t.is(err?.failed, 1);
+  const [first, second] = err?.results ?? [];
+  t.true(isInvalidEmbeddingError(first));
+  t.is((first as InvalidEmbeddingError).reason, 'not-finite');
+  t.is((first as InvalidEmbeddingError).index, 0);
+  t.deepEqual(second, s.vectorOf('b'), 'the good input keeps its vector');
   s.enqueue({ type: 'missing-vector' });
-  err = await t.throwsAsync<InvalidEmbeddingError>(e.embed(['a', 'b'], signal()));
-  t.is(err?.reason, 'count');
+  const count = await t.throwsAsync<InvalidEmbeddingError>(e.embed(['a', 'b'], signal()));
+  t.true(isInvalidEmbeddingError(count));
+  t.is(count?.reason, 'count');
   t.is(s.requests.length, 3, 'none of them was retried');
 });
 
-test('indexes of bad vectors count from the start of the whole batch', async (t) => {
+test('indexes of bad vectors count from the start of the whole batch; other requests still answer', async (t) => {
   const { server, embedder } = await setup(t, { batchSize: 2 });
   // First request fine, second has a NaN in its first vector.
   server.enqueue({ type: 'stall', ms: 0 }, { type: 'nan' });
-  const err = await t.throwsAsync<InvalidEmbeddingError>(embedder.embed(['a', 'b', 'c'], signal()));
-  t.is(err?.reason, 'not-finite');
-  t.is(err?.index, 2);
+  const err = await t.throwsAsync<PartialEmbeddingError>(embedder.embed(['a', 'b', 'c'], signal()));
+  t.is(err?.failed, 1);
+  const bad = err?.results[2] as InvalidEmbeddingError;
+  t.is(bad.reason, 'not-finite');
+  t.is(bad.index, 2);
+  t.deepEqual(err?.results.slice(0, 2), [server.vectorOf('a'), server.vectorOf('b')]);
   t.is(server.requests.length, 2);
+});
+
+test('a server answering bad vectors for some inputs: exactly those inputs fail', async (t) => {
+  const server = await startEmbeddingServer({
+    badVectorFor: (text) =>
+      text.startsWith('short')
+        ? 'short'
+        : text.startsWith('nan')
+          ? 'nan'
+          : text.startsWith('huge')
+            ? 'huge'
+            : undefined,
+  });
+  t.teardown(() => server.close());
+  const embedder = openAIEmbedder({
+    baseUrl: server.baseUrl,
+    model: 'm',
+    dimensions: server.dimensions,
+    batchSize: 3,
+    retry: false,
+    breaker: false,
+  });
+  t.teardown(() => embedder.close());
+  const texts = ['ok 1', 'short 1', 'ok 2', 'nan 1', 'huge 1', 'ok 3', 'ok 4'];
+  const err = await t.throwsAsync<PartialEmbeddingError>(embedder.embed(texts, signal()));
+  t.deepEqual(
+    err?.results.map((r) => (isInvalidEmbeddingError(r) ? `${r.index}:${r.reason}` : 'ok')),
+    ['ok', '1:dimensions', 'ok', '3:not-finite', '4:not-finite', 'ok', 'ok'],
+  );
+  t.deepEqual(err?.results[6], server.vectorOf('ok 4'));
+  t.deepEqual(await embedder.embed(['ok 5'], signal()), [server.vectorOf('ok 5')]);
 });
 
 test('a traceparent header carries the active span; each request is a CLIENT span', async (t) => {
