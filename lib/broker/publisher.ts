@@ -68,7 +68,7 @@ export interface OutgoingMessage {
  * await publisher.publish([{ messageId: 'a1', body: { n: 1 } }]);
  * await publisher.close?.();
  * ```
- * @see {@link memoryPublisher}
+ * @see `memoryPublisher` in `@hartonomous/pipelines/testing`
  */
 export interface Publisher {
   /**
