@@ -5,6 +5,8 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import test from 'ava';
+import { lockKey } from '../../lib/atoms/claim-leases.js';
+import { contentHash } from '../../lib/atoms/hash.js';
 import { type IngestionReport, ingest } from '../../lib/atoms/ingest.js';
 import { localEmbedder } from '../../lib/atoms/local-embedder.js';
 import type { Database } from '../../lib/postgres/database.js';
@@ -50,12 +52,18 @@ async function count(db: Database, text: string, values: unknown[] = []): Promis
 }
 
 /** Advisory locks held in this database by sessions other than the given pids. */
-const foreignLocks = (db: Database) =>
+/**
+ * Advisory locks another session holds on the claims of `keys` (this test's contents in its
+ * schema): locks of other test files running at the same time are not counted.
+ */
+const foreignLocks = (db: Database, keys: readonly string[]) =>
   count(
     db,
     `SELECT count(*) AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database
      WHERE l.locktype = 'advisory' AND d.datname = current_database()
-       AND l.pid <> pg_backend_pid() AND l.granted`,
+       AND l.pid <> pg_backend_pid() AND l.granted AND l.objsubid = 1
+       AND ((l.classid::bigint << 32) | l.objid::bigint) = ANY($1::bigint[])`,
+    [keys],
   );
 
 async function open(tag: string) {
@@ -124,12 +132,13 @@ serverTest(
         }),
       );
       // The server ends a dead session by itself, and its locks with it: no expiry involved.
+      const contents = corpora.flatMap(contentsOf);
+      const keys = contents.map((c) => lockKey(schema, contentHash(c)));
       const deadline = Date.now() + 15_000;
-      while ((await foreignLocks(db)) > 0) {
+      while ((await foreignLocks(db, keys)) > 0) {
         if (Date.now() > deadline) t.fail('a dead process still holds advisory locks');
         await delay(20);
       }
-      const contents = corpora.flatMap(contentsOf);
       const before = await count(db, `SELECT count(*) AS n FROM "${schema}".atoms`);
       const r = await ingest(
         contents.map((content) => ({ content })),
