@@ -10,6 +10,7 @@
 import { type Context, context as otelContext, type Tracer, trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { lastValueFrom, type MonoTypeOperatorFunction, type Observable } from 'rxjs';
+import { linkedController } from '../core/abort.js';
 import type { ContextBag } from '../core/context.js';
 import { describeError } from '../core/errors.js';
 import { fromWork } from '../core/from-work.js';
@@ -18,7 +19,6 @@ import { timeout } from '../operators/timeout.js';
 import type { FailedCompensation } from './errors.js';
 import type { SagaEvent } from './events.js';
 import { withHeartbeat } from './heartbeat.js';
-import { childController } from './signals.js';
 import { endFailed, toValue } from './spans.js';
 import type { SagaTracker } from './tracker.js';
 import type { Compensation, CompensationContext } from './types.js';
@@ -182,7 +182,7 @@ async function runCompensation(
   const otel = trace.setSpan(env.otel, span);
   const logger = env.logger.child({ step: spec.name, compensating: true });
   // the compensation's own signal: never linked to the saga's cancellation
-  const { controller, dispose } = childController(env.compensationSignal);
+  const { controller, dispose } = linkedController(env.compensationSignal);
   const call = (signal: AbortSignal): unknown => {
     const ctx: CompensationContext = {
       saga: env.saga,

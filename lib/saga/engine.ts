@@ -11,6 +11,7 @@
 import { type Context, context as otelContext, trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { lastValueFrom, type Observable } from 'rxjs';
+import { linkedController } from '../core/abort.js';
 import type { ContextBag } from '../core/context.js';
 import { describeError } from '../core/errors.js';
 import { fromWork } from '../core/from-work.js';
@@ -22,7 +23,6 @@ import { CompensationFailedError, isSagaConflictError, SagaFailedError } from '.
 import type { SagaEvent } from './events.js';
 import { withHeartbeat } from './heartbeat.js';
 import type { SagaLogTransaction } from './log.js';
-import { childController } from './signals.js';
 import { endFailed, toValue } from './spans.js';
 import { SagaTracker } from './tracker.js';
 import type { AnySagaStep, Compensation, SagaContext } from './types.js';
@@ -398,7 +398,7 @@ async function inSpan(
   );
   const otel = trace.setSpan(run.parent, span);
   const stepLogger = run.logger.child({ step: s.name });
-  const { controller, dispose } = childController(env.signal);
+  const { controller, dispose } = linkedController(env.signal);
   run.abort = (reason) => controller.abort(reason);
   let work$: Observable<unknown> = fromWork(
     (signal) => work(signal, otel, stepLogger),

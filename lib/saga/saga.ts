@@ -8,13 +8,13 @@
 import { randomUUID } from 'node:crypto';
 import { context as otelContext } from '@opentelemetry/api';
 import { mergeMap, Observable, type OperatorFunction } from 'rxjs';
+import { linkedController } from '../core/abort.js';
 import { contextBag } from '../core/context.js';
 import { CancelledError } from '../core/errors.js';
 import { type Step, type StepOptions, step } from '../core/step.js';
 import { define, registerDefinition, type SagaDefinition } from './define.js';
 import { executeSaga, StoppedUnlogged } from './engine.js';
 import type { SagaEvent } from './events.js';
-import { childController } from './signals.js';
 import { type LoadingLog, startOnce } from './start.js';
 import type {
   AnySagaStep,
@@ -243,7 +243,7 @@ function build<I, O>(def: SagaDefinition): Saga<I, O> {
 
   const events = (input: I, options: SagaRunOptions<O> = {}): Observable<SagaEvent<O>> =>
     new Observable<SagaEvent<O>>((subscriber) => {
-      const { controller, dispose } = childController(options.signal);
+      const { controller, dispose } = linkedController(options.signal);
       let live = true;
       let settled = false;
       execute(
@@ -305,7 +305,7 @@ function build<I, O>(def: SagaDefinition): Saga<I, O> {
     const already = starting.get(id);
     if (already) return already;
     const owned = async (): Promise<unknown> => {
-      const { controller, dispose } = childController(runOptions.signal);
+      const { controller, dispose } = linkedController(runOptions.signal);
       try {
         return await execute(
           input,

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { sleep } from '../core/abort.js';
 import { decodeWith, type SagaDefinition } from './define.js';
 import { IdTaken, StoppedUnlogged } from './engine.js';
 import {
@@ -15,7 +16,6 @@ import {
   SagaFailedError,
 } from './errors.js';
 import type { SagaLog, SagaRef, SagaSnapshot, SerializedError } from './log.js';
-import { wait } from './signals.js';
 
 /** How a later caller waits. @internal */
 export interface AwaitOptions {
@@ -70,7 +70,7 @@ async function awaitOutcome(
       case 'failed':
         throw storedFailure(saved);
       default:
-        await wait(options.pollMs, options.signal);
+        await sleep(options.pollMs, options.signal);
     }
   }
 }

@@ -7,7 +7,7 @@ import {
   alertExpressions,
   dashboardQueries,
   metricNamesIn,
-} from './deploy-files.js';
+} from '../support/deploy-files.js';
 
 const promtool = spawnSync('promtool', ['--version'], { encoding: 'utf8' });
 const missing = promtool.error !== undefined || promtool.status !== 0;

@@ -10,6 +10,7 @@ import { pingDatabase } from '../../lib/ops/ping-database.js';
 import { startAmqpPeer } from '../support/amqp-peer.js';
 import { startAtomWorker } from '../support/atom-worker.js';
 import { databaseSuite } from '../support/databases.js';
+import { metricNamesInDeployFiles } from '../support/deploy-files.js';
 import { startEmbeddingServer } from '../support/embedding-server.js';
 import { insertRows, sql } from '../support/outbox-helpers.js';
 import {
@@ -19,7 +20,6 @@ import {
   sumOf,
 } from '../support/prometheus-text.js';
 import { until } from '../support/service-bus-helpers.js';
-import { metricNamesInDeployFiles } from './deploy-files.js';
 
 const suite = await databaseSuite('ops_scrape');
 
