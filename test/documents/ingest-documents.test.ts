@@ -159,10 +159,16 @@ suite.test('an unchanged re-sync makes no embedding request and no write', async
     const counts = async () =>
       sql<{ atoms: string; documents: string; chunks: string; outbox: string; xmin: string }>(
         db,
-        `SELECT (SELECT count(*) FROM S.atoms) AS atoms, (SELECT count(*) FROM S.documents) AS documents,
-             (SELECT count(*) FROM S.document_chunks) AS chunks, (SELECT count(*) FROM S.outbox) AS outbox,
+        // only this test's rows: other tests write to the same schema at the same time
+        `WITH mine AS (SELECT content_hash FROM S.atoms WHERE content LIKE ?)
+         SELECT (SELECT count(*) FROM mine) AS atoms,
+             (SELECT count(*) FROM S.documents WHERE collection = ?) AS documents,
+             (SELECT count(*) FROM S.document_chunks dc JOIN S.documents d ON d.id = dc.document
+               WHERE d.collection = ?) AS chunks,
+             (SELECT count(*) FROM S.outbox WHERE aggregate_key LIKE ?
+               OR aggregate_key IN (SELECT encode(content_hash, 'hex') FROM mine)) AS outbox,
              (SELECT max(updated_at)::text FROM S.documents WHERE collection = ?) AS xmin`,
-        [c],
+        [`${p} %`, c, c, `document:${c}/%`, c],
       );
     const before = await counts();
     for (const cleanup of ['none', 'incremental', 'full'] as const) {
