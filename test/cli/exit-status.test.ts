@@ -30,22 +30,23 @@ serverTest('an unreachable embedder fails every item and exits 3, not 0', async 
   const corpus = await tempDir('noembed');
   try {
     await writeCorpus(corpus.dir);
-    const r = await runCli(
-      [
-        'ingest',
-        '.',
-        '--json',
-        '-q',
-        '--embedder',
-        'openai',
-        '--embed-url',
-        UNREACHABLE_EMBEDDER,
-        '--embed-model',
-        'm',
-        ...target.args,
-      ],
-      { cwd: corpus.dir },
-    );
+    const ingestUnreachable = (...args: string[]) =>
+      runCli(
+        [
+          'ingest',
+          ...args,
+          '-q',
+          '--embedder',
+          'openai',
+          '--embed-url',
+          UNREACHABLE_EMBEDDER,
+          '--embed-model',
+          'm',
+          ...target.args,
+        ],
+        { cwd: corpus.dir },
+      );
+    const r = await ingestUnreachable('.', '--json');
     t.is(r.code, EXIT.itemsFailed, r.stderr);
     const report = JSON.parse(r.stdout) as IngestCommandReport;
     t.is(report.processed, CORPUS_ITEMS);
@@ -53,21 +54,7 @@ serverTest('an unreachable embedder fails every item and exits 3, not 0', async 
     t.is(report.failed + report.duplicates, CORPUS_ITEMS);
     t.true(report.failed >= CORPUS_DISTINCT);
 
-    const text = await runCli(
-      [
-        'ingest',
-        'guide.md',
-        '-q',
-        '--embedder',
-        'openai',
-        '--embed-url',
-        UNREACHABLE_EMBEDDER,
-        '--embed-model',
-        'm',
-        ...target.args,
-      ],
-      { cwd: corpus.dir },
-    );
+    const text = await ingestUnreachable('guide.md');
     t.is(text.code, EXIT.itemsFailed);
     // guide.md is 2 atoms (the markdown chunker joins its heading to the first paragraph)
     t.regex(text.stdout, /^ingest finished with failures: 2 items failed \(exit status 3\)\n/);
