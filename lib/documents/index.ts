@@ -28,6 +28,7 @@ export {
 } from './delete-documents.js';
 export type { Chunker, ChunkLike, CleanupMode, DocumentInput } from './document.js';
 export { documentHash } from './document-hash.js';
+export { type DropModelResult, dropModel } from './drop-model.js';
 export {
   ChunkerError,
   ChunkFailedError,
@@ -46,7 +47,23 @@ export {
   type IngestDocumentsOptions,
   ingestDocuments,
 } from './ingest-documents.js';
+export {
+  isModelDimensionsError,
+  isModelInUseError,
+  isModelNotEmbeddedError,
+  ModelDimensionsError,
+  ModelInUseError,
+  ModelNotEmbeddedError,
+} from './model-errors.js';
 export { paragraphChunker } from './paragraph-chunker.js';
+export {
+  type ReembedFailure,
+  type ReembedOptions,
+  type ReembedProgress,
+  type ReembedReport,
+  reembed,
+} from './reembed.js';
+export { defaultModelOf, type ModelChangeOptions, setDefaultModel } from './set-default-model.js';
 export { type StoredAtom, type StreamAtomsOptions, streamAtoms } from './stream-atoms.js';
 export {
   type StoredDocument,
