@@ -10,6 +10,7 @@ import type { Embedder } from '../../lib/atoms/embedder.js';
 import { isInvalidEmbeddingError } from '../../lib/atoms/errors.js';
 import { localEmbedder } from '../../lib/atoms/local-embedder.js';
 import { searchSimilar } from '../../lib/atoms/search-similar.js';
+import { deleteDocuments } from '../../lib/documents/delete-documents.js';
 import { dropModel } from '../../lib/documents/drop-model.js';
 import { ingestDocuments } from '../../lib/documents/ingest-documents.js';
 import {
@@ -376,5 +377,36 @@ suite.test(
     })) {
       t.deepEqual(a.embedding, server.vectorOf(a.content));
     }
+  },
+);
+
+suite.test(
+  'two runs at once store each vector once; cleanup deleting an atom deletes its vectors',
+  async (t, db) => {
+    t.timeout(300_000);
+    const p = randomBytes(4).toString('hex');
+    const collection = `twice-${p}`;
+    await ingestDocuments(corpus(p, 10), {
+      db,
+      collection,
+      embedder: named(`p-${p}`, db.embeddingDimensions),
+    });
+    const atoms = await atomsOf(db, collection);
+    const to = named(`twice-${p}`, 20);
+    const [a, b] = await Promise.all([
+      reembed(db, { to, collection, batchSize: 3 }),
+      reembed(db, { to, collection, batchSize: 4 }),
+    ]);
+    t.is(a.embedded + b.embedded, atoms, JSON.stringify([a, b]));
+    t.is(await addedVectors(db, to.model), atoms);
+    for (const r of [a, b]) t.is(r.embedded + r.skipped, r.scanned);
+
+    // delete every document: cleanup deletes their atoms, and the cascade their vectors
+    await deleteDocuments(db, {
+      collection,
+      ids: Array.from({ length: 10 }, (_, d) => `d${d}`),
+    });
+    t.is(await atomsOf(db, collection), 0);
+    t.is(await addedVectors(db, to.model), 0);
   },
 );
