@@ -1,9 +1,10 @@
 /**
  * `reembed` killed (SIGKILL) mid-run in a child process: a new run embeds only the atoms still
  * missing a vector (requests to the embedding server counted), and the rows equal the atoms.
- * PostgreSQL server only: the embedded database is one process by construction.
+ * On the PostgreSQL server (three trials) and on a PGlite data folder reopened after the kill.
  */
 import { randomBytes, randomInt } from 'node:crypto';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import test from 'ava';
 import { ingest } from '../../lib/atoms/ingest.js';
@@ -13,6 +14,7 @@ import { openAIEmbedder } from '../../lib/http/openai-embedder.js';
 import type { Database } from '../../lib/postgres/database.js';
 import { openDatabase } from '../../lib/postgres/open-database.js';
 import { runScript } from '../support/child-process.js';
+import { tempDir } from '../support/cli-helpers.js';
 import {
   dropSchemaAndClose,
   SERVER_URL,
@@ -88,5 +90,57 @@ serverTest(
       t.like(report, { scanned: ATOMS - before, embedded: ATOMS - before, skipped: 0, failed: 0 });
       t.is(await stored(model), ATOMS, where);
     }
+  },
+);
+
+test.serial(
+  'reembed killed (SIGKILL) mid-run on a PGlite data folder: reopened, the next run embeds only the missing vectors',
+  async (t) => {
+    t.timeout(400_000);
+    const { dir, remove } = await tempDir('reembed-kill');
+    t.teardown(remove);
+    const dataDir = join(dir, 'db');
+    const server = await startEmbeddingServer({ dimensions: 24, latencyMs: 15 });
+    t.teardown(() => server.close());
+    const ATOMS = 240;
+    const BATCH = 8;
+    const model = 'served-pglite';
+    let db = await openDatabase({ dataDir });
+    await ingest(
+      Array.from({ length: ATOMS }, (_, i) => ({ content: `pglite atom ${i}` })),
+      { db, embedder: localEmbedder(db.embeddingDimensions) },
+    );
+    await db.close();
+    const child = runScript('test/support/reembed-child.ts', {
+      DATA_DIR: dataDir,
+      EMBED_URL: server.baseUrl,
+      MODEL: model,
+      DIMS: '24',
+      BATCH_SIZE: String(BATCH),
+    });
+    await child.line(`BATCH ${randomInt(2, 12)} `, 240_000);
+    await child.kill();
+    const deadline = Date.now() + 30_000;
+    while (server.inFlight > 0 && Date.now() < deadline) await delay(10);
+    const childInputs = server.requests.flatMap((r) => r.inputs).length;
+
+    db = await openDatabase({ dataDir });
+    t.teardown(() => db.close());
+    const before = await count(db, 'SELECT count(*) AS n FROM atom_embeddings WHERE model = $1', [
+      model,
+    ]);
+    t.true(before > 0 && before < ATOMS, `${before} stored at the kill`);
+    t.true(childInputs >= before && childInputs <= before + BATCH, `${childInputs} sent`);
+    const resumedFrom = server.requests.length;
+    const embedder = openAIEmbedder({ baseUrl: server.baseUrl, model, dimensions: 24, apiKey: '' });
+    const report = await reembed(db, { to: embedder, batchSize: BATCH });
+    embedder.close();
+    const inputs = server.requests.slice(resumedFrom).flatMap((r) => r.inputs);
+    t.is(inputs.length, ATOMS - before);
+    t.like(report, { embedded: ATOMS - before, failed: 0 });
+    t.is(
+      await count(db, 'SELECT count(*) AS n FROM atom_embeddings WHERE model = $1', [model]),
+      ATOMS,
+    );
   },
 );

@@ -1,7 +1,7 @@
 /**
  * A process that runs `reembed` against an OpenAI-compatible embeddings server, for the crash
  * test. Run as a child (`node --import tsx test/support/reembed-child.ts`) with env
- * `DATABASE_URL`, `DB_SCHEMA`, `EMBED_URL` (base URL ending in /v1), `MODEL`, `DIMS`,
+ * `DATABASE_URL` and `DB_SCHEMA` (or `DATA_DIR`, a PGlite data folder), `EMBED_URL` (base URL ending in /v1), `MODEL`, `DIMS`,
  * `BATCH_SIZE`. Prints `STARTED` once the database is open, `BATCH <n> <embedded>` after each
  * batch is written and `REPORT <json>` at the end; the parent may SIGKILL it at any moment.
  *
@@ -21,7 +21,10 @@ const env = (name: string): string => {
 async function main(): Promise<void> {
   process.stdin.on('end', () => process.exit(2)); // the parent died
   process.stdin.resume();
-  const db = await openDatabase({ url: env('DATABASE_URL'), schema: env('DB_SCHEMA') });
+  const dataDir = process.env.DATA_DIR;
+  const db = dataDir
+    ? await openDatabase({ dataDir })
+    : await openDatabase({ url: env('DATABASE_URL'), schema: env('DB_SCHEMA') });
   const to = openAIEmbedder({
     baseUrl: env('EMBED_URL'),
     model: env('MODEL'),
