@@ -4,7 +4,8 @@
  * stored once as an atom, shared between documents and collections; a document's chunk list
  * is recorded in order; changed documents are replaced and (with cleanup) stale atoms and
  * documents are deleted, each change with its outbox events. Read everything back with
- * `streamAtoms` and `streamDocuments`.
+ * `streamAtoms` and `streamDocuments`. Change embedding models with `reembed` (a resumable job
+ * filling a new model's vectors), `setDefaultModel` and `dropModel`.
  *
  * @example
  * ```ts
