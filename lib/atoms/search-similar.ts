@@ -10,7 +10,12 @@ import {
 } from '../postgres/database.js';
 import type { Embedder } from './embedder.js';
 import { isPartialEmbeddingError } from './item-errors.js';
-import { type ExtraModel, modelVectorsSql, resolveSearchModel } from './model-vectors.js';
+import {
+  type ExtraModel,
+  extraModel,
+  modelVectorsSql,
+  resolveSearchModel,
+} from './model-vectors.js';
 import { reciprocalRankFusion } from './reciprocal-rank-fusion.js';
 import { checkFilter, filterSql, hasContentFilter, type SearchFilter } from './search-filter.js';
 import { validateVectors } from './validate-vector.js';
@@ -217,7 +222,21 @@ export async function searchSimilar(
   signal?.throwIfAborted();
   const pgvector = state.settings.vectorStorage === 'pgvector';
   if (mode === 'text') {
-    return (await searchText(state, query as string, k, options, undefined, false)) as TextMatch[];
+    // a model added by reembed: only atoms with a vector of it (as in the other modes)
+    const added =
+      options.model === undefined
+        ? undefined
+        : await withClient(state, signal, (client) => extraModel(state, client, options.model!));
+    const { model: _model, ...unfiltered } = options;
+    return (await searchText(
+      state,
+      query as string,
+      k,
+      added ? unfiltered : options,
+      undefined,
+      false,
+      added,
+    )) as TextMatch[];
   }
   // the model searched: the one given, else the collection's default (none: every primary vector)
   let searched: SearchSimilarOptions = options;
@@ -506,10 +525,10 @@ async function searchText(
   const words = anyWordQuery(query);
   if (words === '') return [];
   const values: unknown[] = [words, n];
-  // hybrid with a model stored in atom_embeddings: only atoms with its vector, scored by it
-  const column = vector && extra ? 'v.vec' : 'embedding';
+  // a model stored in atom_embeddings: only atoms with its vector (hybrid: scored by it)
+  const column = extra ? 'v.vec' : 'embedding';
   let join = '';
-  if (vector && extra) {
+  if (extra) {
     values.push(extra.model);
     join = ` JOIN ${modelVectorsSql(state.qschema, values.length)} v ON v.atom_id = atoms.id`;
   }
@@ -536,7 +555,7 @@ LIMIT $2`;
     else if (vector && row.vector_bytes)
       similarity = cosine(viewFloat32LE(row.vector_bytes), vector);
     return {
-      ...toHit(row, 0, vector ? extra : undefined),
+      ...toHit(row, 0, extra),
       similarity,
       score: Number(row.text_rank),
     };
