@@ -17,7 +17,12 @@ import { textArray } from '../postgres/binary.js';
  * ```
  */
 export interface SearchFilter {
-  /** Only atoms embedded by this model (mixing embedding spaces is meaningless). @default all atoms */
+  /**
+   * Only atoms with a vector of this model, ranked by that vector (mixing embedding spaces is
+   * meaningless): the primary vector (`atoms.embedding`) written by ingestion, or one added by
+   * `reembed` of `@hartonomous/pipelines/documents`.
+   * @default the `collection`'s default model if it has one, else every atom's primary vector
+   */
   model?: string;
   /** Only atoms of this MIME type (exact match, e.g. `'text/markdown'`). @default any */
   contentType?: string;

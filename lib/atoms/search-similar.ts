@@ -10,6 +10,12 @@ import {
 } from '../postgres/database.js';
 import type { Embedder } from './embedder.js';
 import { isPartialEmbeddingError } from './item-errors.js';
+import {
+  type ExtraModel,
+  extraModel,
+  modelVectorsSql,
+  resolveSearchModel,
+} from './model-vectors.js';
 import { reciprocalRankFusion } from './reciprocal-rank-fusion.js';
 import { checkFilter, filterSql, hasContentFilter, type SearchFilter } from './search-filter.js';
 import { validateVectors } from './validate-vector.js';
@@ -136,6 +142,13 @@ export type TextMatch = Omit<SimilarAtom, 'similarity'> & {
  * Filters (`model`, `contentType`, `metadata` containment) are conditions of the SQL itself in
  * every mode and storage, so the `k` hits are the best among the atoms that pass them.
  *
+ * **Models**: a vector search reads the vectors of one model: `model` if given, else the
+ * default model of the `collection` searched (`setDefaultModel` of
+ * `@hartonomous/pipelines/documents`), else every atom's primary vector (`atoms.embedding`,
+ * whatever model wrote it, as before models could be added). A model added by `reembed` is
+ * read from both places (its primary vectors and its `atom_embeddings` rows), at its own
+ * dimensions: the query vector must have them.
+ *
  * @param db - an open database
  * @param query - a text (embedded with `options.embedder` unless in text mode) or, in vector
  *   mode, a vector of the database's dimension
@@ -209,9 +222,36 @@ export async function searchSimilar(
   signal?.throwIfAborted();
   const pgvector = state.settings.vectorStorage === 'pgvector';
   if (mode === 'text') {
-    return (await searchText(state, query as string, k, options, undefined, false)) as TextMatch[];
+    // a model added by reembed: only atoms with a vector of it (as in the other modes)
+    const added =
+      options.model === undefined
+        ? undefined
+        : await withClient(state, signal, (client) => extraModel(state, client, options.model!));
+    const { model: _model, ...unfiltered } = options;
+    return (await searchText(
+      state,
+      query as string,
+      k,
+      added ? unfiltered : options,
+      undefined,
+      false,
+      added,
+    )) as TextMatch[];
   }
-  const dims = state.settings.embeddingDimensions;
+  // the model searched: the one given, else the collection's default (none: every primary vector)
+  let searched: SearchSimilarOptions = options;
+  let extra: ExtraModel | undefined;
+  if (options.model !== undefined || options.collection !== undefined) {
+    const resolved = await withClient(state, signal, (client) =>
+      resolveSearchModel(state, client, options),
+    );
+    extra = resolved.extra;
+    // a model with vectors in atom_embeddings is read through its own relation, not filtered
+    const { model: _given, ...unfiltered } = options;
+    if (extra) searched = unfiltered;
+    else if (resolved.model !== undefined) searched = { ...unfiltered, model: resolved.model };
+  }
+  const dims = extra?.dimensions ?? state.settings.embeddingDimensions;
   let vector: Float32Array;
   if (typeof query === 'string') {
     const { embedder } = options;
@@ -228,8 +268,8 @@ export async function searchSimilar(
   }
   const byVector = (n: number) =>
     pgvector
-      ? searchPgvector(state, vector, n, options)
-      : searchScan(state, vector, n, chunkSize, options);
+      ? searchPgvector(state, vector, n, searched, extra)
+      : searchScan(state, vector, n, chunkSize, searched, extra);
   if (mode === 'vector') return byVector(k);
   const [vectorHits, textHits] = [
     await byVector(candidates),
@@ -238,9 +278,10 @@ export async function searchSimilar(
       state,
       query as string,
       candidates,
-      options,
+      searched,
       vector,
       pgvector,
+      extra,
     )) as SimilarAtom[],
   ];
   const byId = new Map<string, SimilarAtom>();
@@ -267,7 +308,7 @@ interface HitRow {
   similarity?: number;
 }
 
-function toHit(row: HitRow, similarity: number): SimilarAtom {
+function toHit(row: HitRow, similarity: number, extra?: ExtraModel): SimilarAtom {
   return {
     score: similarity,
     id: String(row.id),
@@ -276,7 +317,7 @@ function toHit(row: HitRow, similarity: number): SimilarAtom {
     contentType: row.content_type,
     sourceId: row.source_id,
     metadata: row.metadata,
-    embeddingModel: row.embedding_model,
+    embeddingModel: extra ? extra.model : row.embedding_model,
     similarity,
   };
 }
@@ -286,13 +327,24 @@ function searchPgvector(
   vector: Float32Array,
   k: number,
   options: SearchSimilarOptions,
+  extra?: ExtraModel,
 ): Promise<SimilarAtom[]> {
   const values: unknown[] = [pgvectorValue(vector), k];
-  const sql = `SELECT ${COLUMNS}, 1 - (embedding <=> $1::vector) AS similarity
+  let sql: string;
+  if (extra) {
+    values.push(extra.model);
+    sql = `SELECT ${COLUMNS}, 1 - (v.vec <=> $1::vector) AS similarity
+FROM ${state.qschema}.atoms JOIN ${modelVectorsSql(state.qschema, values.length)} v ON v.atom_id = atoms.id
+WHERE true${filterSql(options, values, state.qschema)}
+ORDER BY v.vec <=> $1::vector, atoms.id
+LIMIT $2`;
+  } else {
+    sql = `SELECT ${COLUMNS}, 1 - (embedding <=> $1::vector) AS similarity
 FROM ${state.qschema}.atoms
 WHERE embedding IS NOT NULL${filterSql(options, values, state.qschema)}
 ORDER BY embedding <=> $1::vector, atoms.id
 LIMIT $2`;
+  }
   return withTransaction(state, options.signal, async (client) => {
     await client.query({
       text: "SELECT set_config('hnsw.ef_search', $1, true)",
@@ -302,7 +354,7 @@ LIMIT $2`;
       await client.query('SET LOCAL enable_indexscan = off');
     }
     const { rows } = await prepared<HitRow>(client, 'search_pgvector', sql, values);
-    return rows.map((r) => toHit(r, Number(r.similarity)));
+    return rows.map((r) => toHit(r, Number(r.similarity), extra));
   });
 }
 
@@ -313,6 +365,7 @@ async function searchScan(
   k: number,
   chunkSize: number,
   options: SearchSimilarOptions,
+  extra?: ExtraModel,
 ): Promise<SimilarAtom[]> {
   const { signal } = options;
   let queryNorm = 0;
@@ -325,9 +378,18 @@ async function searchScan(
   // under another name, so `ORDER BY atoms.id` and `atoms.id > $1` never compare text (where
   // 10 sorts before 9 and a page boundary would skip rows).
   const filterValues: unknown[] = [null, chunkSize];
-  const scanSql = `SELECT atoms.id::text AS id_text, embedding FROM ${q}.atoms
+  let scanSql: string;
+  if (extra) {
+    filterValues.push(extra.model);
+    scanSql = `SELECT v.atom_id::text AS id_text, v.vec AS embedding
+FROM ${modelVectorsSql(q, filterValues.length, 1)} v JOIN ${q}.atoms ON atoms.id = v.atom_id
+WHERE true${filterSql(options, filterValues, q)}
+ORDER BY v.atom_id LIMIT $2`;
+  } else {
+    scanSql = `SELECT atoms.id::text AS id_text, embedding FROM ${q}.atoms
 WHERE embedding IS NOT NULL AND atoms.id > $1::bigint${filterSql(options, filterValues, q)}
 ORDER BY atoms.id LIMIT $2`;
+  }
   const heap = new TopK(k);
   let after = '0';
   for (;;) {
@@ -364,7 +426,7 @@ ORDER BY atoms.id LIMIT $2`;
   const hits: SimilarAtom[] = [];
   for (const b of best) {
     const row = byId.get(b.id.toString());
-    if (row) hits.push(toHit(row, b.score));
+    if (row) hits.push(toHit(row, b.score, extra));
   }
   return hits;
 }
@@ -458,20 +520,28 @@ async function searchText(
   options: SearchSimilarOptions,
   vector: Float32Array | undefined,
   pgvector: boolean,
+  extra?: ExtraModel,
 ): Promise<AnyHit[]> {
   const words = anyWordQuery(query);
   if (words === '') return [];
   const values: unknown[] = [words, n];
-  let extra = '';
+  // a model stored in atom_embeddings: only atoms with its vector (hybrid: scored by it)
+  const column = extra ? 'v.vec' : 'embedding';
+  let join = '';
+  if (extra) {
+    values.push(extra.model);
+    join = ` JOIN ${modelVectorsSql(state.qschema, values.length)} v ON v.atom_id = atoms.id`;
+  }
+  let similarity = '';
   if (vector && pgvector) {
     values.push(pgvectorValue(vector));
-    extra = `, 1 - (embedding <=> $${values.length}::vector) AS similarity`;
+    similarity = `, 1 - (${column} <=> $${values.length}::vector) AS similarity`;
   } else if (vector) {
-    extra = ', embedding AS vector_bytes';
+    similarity = `, ${column} AS vector_bytes`;
   }
-  const sql = `SELECT ${COLUMNS}, ts_rank(atoms.content_tsv, query) AS text_rank${extra}
-FROM ${state.qschema}.atoms, websearch_to_tsquery('english', $1) AS query
-WHERE atoms.content_tsv @@ query${vector ? ' AND embedding IS NOT NULL' : ''}${filterSql(options, values, state.qschema)}
+  const sql = `SELECT ${COLUMNS}, ts_rank(atoms.content_tsv, query) AS text_rank${similarity}
+FROM ${state.qschema}.atoms${join}, websearch_to_tsquery('english', $1) AS query
+WHERE atoms.content_tsv @@ query${vector && !extra ? ' AND embedding IS NOT NULL' : ''}${filterSql(options, values, state.qschema)}
 ORDER BY text_rank DESC, atoms.id
 LIMIT $2`;
   type TextRow = HitRow & { text_rank: number; vector_bytes?: Buffer };
@@ -484,7 +554,11 @@ LIMIT $2`;
       similarity = Number(row.similarity);
     else if (vector && row.vector_bytes)
       similarity = cosine(viewFloat32LE(row.vector_bytes), vector);
-    return { ...toHit(row, 0), similarity, score: Number(row.text_rank) };
+    return {
+      ...toHit(row, 0, extra),
+      similarity,
+      score: Number(row.text_rank),
+    };
   });
 }
 

@@ -11,6 +11,8 @@ import type { CliOptions } from './parse-command-line.js';
  * @param options - the parsed options (`embedder`, `embedUrl`, `embedModel`)
  * @param dimensions - the database's embedding dimensions
  * @param io - the environment
+ * @param model - the model name the vectors are stored and searched under (default: the
+ *   embedder's own: the local embedder's, or `--embed-model`)
  * The HTTP client is imported only when asked for: `search` with the local embedder loads
  * neither got nor RxJS.
  *
@@ -21,17 +23,30 @@ export async function makeEmbedder(
   options: CliOptions,
   dimensions: number,
   io: CliIo,
+  model?: string,
 ): Promise<{ embedder: Embedder; close(): void }> {
   if (options.embedder === 'local') {
-    return { embedder: localEmbedder(dimensions), close: () => undefined };
+    const local = localEmbedder(dimensions);
+    // a named model (reembed --to-model, search --model): the same hashing under that name
+    return { embedder: model ? { ...local, model } : local, close: () => undefined };
   }
   const { openAIEmbedder } = await import('../http/openai-embedder.js');
-  const embedder = openAIEmbedder({
+  const client = openAIEmbedder({
     baseUrl: options.embedUrl ?? io.env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1',
-    model: options.embedModel ?? '',
+    model: options.embedModel ?? model ?? '',
     dimensions,
     // '' means no Authorization header (and no fallback to the process environment)
     apiKey: io.env.OPENAI_API_KEY ?? '',
   });
-  return { embedder, close: () => embedder.close() };
+  const embedder: Embedder =
+    model === undefined || model === client.model
+      ? client
+      : {
+          model,
+          dimensions: client.dimensions,
+          ...(client.maxBatchSize !== undefined ? { maxBatchSize: client.maxBatchSize } : {}),
+          ...(client.maxBatchChars !== undefined ? { maxBatchChars: client.maxBatchChars } : {}),
+          embed: (texts, signal) => client.embed(texts, signal),
+        };
+  return { embedder, close: () => client.close() };
 }

@@ -13,6 +13,7 @@ export type CommandName =
   | 'delete'
   | 'export'
   | 'search'
+  | 'reembed'
   | 'stats'
   | 'migrate'
   | 'config';
@@ -24,6 +25,7 @@ export const COMMANDS: readonly CommandName[] = [
   'delete',
   'export',
   'search',
+  'reembed',
   'stats',
   'migrate',
   'config',
@@ -65,7 +67,7 @@ export interface OptionSpec {
 }
 
 const DB_COMMANDS: readonly CommandName[] = COMMANDS;
-const EMBED_COMMANDS: readonly CommandName[] = ['ingest', 'sync', 'search'];
+const EMBED_COMMANDS: readonly CommandName[] = ['ingest', 'sync', 'search', 'reembed'];
 /** Commands that read files and folders. */
 const FILE_COMMANDS: readonly CommandName[] = ['ingest', 'sync'];
 
@@ -121,8 +123,8 @@ export const OPTION_SPECS = {
   dimensions: {
     type: 'string',
     value: '<n>',
-    help: 'embedding dimensions; fixed when the database is created (default: the stored value, else 384)',
-    commands: ['ingest', 'sync', 'search', 'migrate'],
+    help: "embedding dimensions; fixed when the database is created (default: the stored value, else 384); with reembed, the new model's (default: its stored value, else the database's)",
+    commands: ['ingest', 'sync', 'search', 'migrate', 'reembed'],
     integer: { min: 1, max: 16_000 },
   },
   include: {
@@ -154,21 +156,44 @@ export const OPTION_SPECS = {
   'batch-size': {
     type: 'string',
     value: '<n>',
-    help: 'items per dedupe, embed and persist batch (default: 256)',
-    commands: FILE_COMMANDS,
+    help: 'items per dedupe, embed and persist batch (default: 256; reembed: atoms per embed request and write, default 64)',
+    commands: [...FILE_COMMANDS, 'reembed'],
     integer: { min: 1, max: 100_000 },
   },
   quiet: {
     type: 'boolean',
     short: 'q',
     help: 'no progress on stderr',
-    commands: ['ingest', 'sync', 'export'],
+    commands: ['ingest', 'sync', 'export', 'reembed'],
   },
   collection: {
     type: 'string',
     value: '<name>',
-    help: 'the collection (namespace) of the documents; required by sync and delete (export, search: all atoms without it)',
-    commands: ['sync', 'delete', 'export', 'search'],
+    help: 'the collection (namespace) of the documents; required by sync and delete (export, search, reembed: all atoms without it)',
+    commands: ['sync', 'delete', 'export', 'search', 'reembed'],
+  },
+  'to-model': {
+    type: 'string',
+    value: '<name>',
+    help: 'the new embedding model: its vectors are stored under this name (with --embedder openai, also the model asked of the server unless --embed-model is given; the local embedder hashes features at --dimensions)',
+    commands: ['reembed'],
+  },
+  'from-model': {
+    type: 'string',
+    value: '<name>',
+    help: 'only atoms with a vector of this model (default: every atom)',
+    commands: ['reembed'],
+  },
+  'set-default': {
+    type: 'boolean',
+    help: "with --collection: once every atom of the collection has a vector of the new model, make it the collection's default search model",
+    commands: ['reembed'],
+  },
+  model: {
+    type: 'string',
+    value: '<name>',
+    help: "the embedding model whose vectors are searched (default: the collection's default model with --collection, else the embedder's)",
+    commands: ['search'],
   },
   cleanup: {
     type: 'string',
@@ -258,6 +283,14 @@ export interface CliOptions {
   readonly quiet: boolean;
   readonly k: number;
   readonly collection?: string;
+  /** `reembed --to-model`. */
+  readonly toModel?: string;
+  /** `reembed --from-model`. */
+  readonly fromModel?: string;
+  /** `reembed --set-default`. */
+  readonly setDefault: boolean;
+  /** `search --model`. */
+  readonly model?: string;
   readonly cleanup: 'none' | 'incremental' | 'full';
   readonly vectors: boolean;
   readonly mode: SearchMode;
@@ -456,6 +489,10 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
     quiet: values.has('quiet'),
     k: integer('k') ?? 5,
     collection: nonEmpty('collection'),
+    toModel: nonEmpty('to-model'),
+    fromModel: nonEmpty('from-model'),
+    setDefault: values.has('set-default'),
+    model: nonEmpty('model'),
     cleanup: choice<'none' | 'incremental' | 'full'>('cleanup', 'incremental'),
     vectors: values.has('vectors'),
     mode: choice<SearchMode>('mode', 'vector'),
@@ -466,6 +503,12 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
   };
   if ((command === 'sync' || command === 'delete') && options.collection === undefined) {
     throw new UsageError(`${command} needs --collection <name>`, command);
+  }
+  if (command === 'reembed' && options.toModel === undefined) {
+    throw new UsageError('reembed needs --to-model <name>', command);
+  }
+  if (options.setDefault && options.collection === undefined) {
+    throw new UsageError('--set-default needs --collection <name>', command);
   }
   checkDatabaseOptions(options, command);
   checkEmbedderOptions(options, command);
@@ -560,7 +603,9 @@ function checkDatabaseOptions(options: CliOptions, command: CommandName): void {
 
 function checkEmbedderOptions(options: CliOptions, command: CommandName): void {
   if (options.embedder === 'openai') {
-    if (options.embedModel === undefined) {
+    // reembed asks the server for --to-model, search for --model, unless --embed-model is given
+    const named = command === 'reembed' || (command === 'search' && options.model !== undefined);
+    if (options.embedModel === undefined && !named) {
       throw new UsageError('--embedder openai needs --embed-model <name>', command);
     }
     if (options.embedUrl !== undefined) {

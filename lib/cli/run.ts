@@ -25,6 +25,7 @@ const COMMAND_FUNCTIONS: Record<CommandName, () => Promise<CommandFunction>> = {
   delete: async () => (await import('./delete-command.js')).deleteCommand,
   export: async () => (await import('./export-command.js')).exportCommand,
   search: async () => (await import('./search-command.js')).searchCommand,
+  reembed: async () => (await import('./reembed-command.js')).reembedCommand,
   stats: async () => (await import('./stats-command.js')).statsCommand,
   migrate: async () => (await import('./migrate-command.js')).migrateCommand,
   config: async () => (await import('./config-command.js')).configCommand,

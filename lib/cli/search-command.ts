@@ -1,9 +1,11 @@
+import { extraModel } from '../atoms/model-vectors.js';
 import {
   type SearchMode,
   type SimilarAtom,
   searchSimilar,
   type TextMatch,
 } from '../atoms/search-similar.js';
+import { readyStateOf, withClient } from '../postgres/database.js';
 import type { CliIo } from './cli-io.js';
 import { UsageError } from './errors.js';
 import { snippet } from './format.js';
@@ -56,8 +58,30 @@ export async function searchCommand(
       ...(options.collection !== undefined ? { collection: options.collection } : {}),
     };
     const signal = io.signal ? { signal: io.signal } : {};
+    // the model searched: --model, else the collection's default, else the embedder's own
+    const state = readyStateOf(db);
+    const named = await withClient(state, io.signal, async (client) => {
+      let model = options.model;
+      if (model === undefined && options.collection !== undefined) {
+        const { rows } = await client.query<{ model: string }>({
+          text: `SELECT model FROM ${state.qschema}.collection_models WHERE collection = $1`,
+          values: [options.collection],
+        });
+        model = rows[0]?.model;
+      }
+      return model === undefined
+        ? undefined
+        : { model, dimensions: (await extraModel(state, client, model))?.dimensions };
+    });
     const embedding =
-      mode === 'text' ? undefined : await makeEmbedder(options, db.embeddingDimensions, io);
+      mode === 'text'
+        ? undefined
+        : await makeEmbedder(
+            options,
+            named?.dimensions ?? db.embeddingDimensions,
+            io,
+            named?.model,
+          );
     try {
       const embedder = embedding?.embedder;
       const hits: (SimilarAtom | TextMatch)[] = embedder

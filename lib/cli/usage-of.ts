@@ -58,6 +58,19 @@ const ABOUT: Record<CommandName, { synopsis: string; summary: string; details: s
       'The text is embedded with the same embedder options as the ingest; only atoms embedded by',
       'that model are searched. --mode text uses full-text search instead (no embedding);',
       '--mode hybrid fuses both rankings. --filter and --content-type narrow the atoms searched.',
+      "--model searches another model's vectors (one reembed added); with --collection and no",
+      "--model the collection's default model is searched, if it has one.",
+    ],
+  },
+  reembed: {
+    synopsis: 'reembed --to-model <name> [--collection <name>] [--set-default] [options]',
+    summary: 'embed the stored atoms with a new model, beside the old vectors (resumable)',
+    details: [
+      'Atoms that have no vector of the new model yet are embedded in batches (retried) and',
+      'their vectors stored beside the existing ones; progress goes to stderr, the report to',
+      'stdout. Each batch commits on its own: after Ctrl-C or a crash, run it again and only the',
+      'missing vectors are embedded. --set-default then makes the new model the default search',
+      'model of the collection (refused while some of its atoms lack a vector of it).',
     ],
   },
   stats: {

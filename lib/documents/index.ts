@@ -4,7 +4,8 @@
  * stored once as an atom, shared between documents and collections; a document's chunk list
  * is recorded in order; changed documents are replaced and (with cleanup) stale atoms and
  * documents are deleted, each change with its outbox events. Read everything back with
- * `streamAtoms` and `streamDocuments`.
+ * `streamAtoms` and `streamDocuments`. Change embedding models with `reembed` (a resumable job
+ * filling a new model's vectors), `setDefaultModel` and `dropModel`.
  *
  * @example
  * ```ts
@@ -28,6 +29,7 @@ export {
 } from './delete-documents.js';
 export type { Chunker, ChunkLike, CleanupMode, DocumentInput } from './document.js';
 export { documentHash } from './document-hash.js';
+export { type DropModelResult, dropModel } from './drop-model.js';
 export {
   ChunkerError,
   ChunkFailedError,
@@ -46,7 +48,23 @@ export {
   type IngestDocumentsOptions,
   ingestDocuments,
 } from './ingest-documents.js';
+export {
+  isModelDimensionsError,
+  isModelInUseError,
+  isModelNotEmbeddedError,
+  ModelDimensionsError,
+  ModelInUseError,
+  ModelNotEmbeddedError,
+} from './model-errors.js';
 export { paragraphChunker } from './paragraph-chunker.js';
+export {
+  type ReembedFailure,
+  type ReembedOptions,
+  type ReembedProgress,
+  type ReembedReport,
+  reembed,
+} from './reembed.js';
+export { defaultModelOf, type ModelChangeOptions, setDefaultModel } from './set-default-model.js';
 export { type StoredAtom, type StreamAtomsOptions, streamAtoms } from './stream-atoms.js';
 export {
   type StoredDocument,

@@ -15,8 +15,14 @@ export interface StreamAtomsOptions {
   collection?: string;
   /** With `collection`: only atoms of these documents. @default every document of the collection */
   documentIds?: readonly string[];
-  /** Only atoms embedded by this model. @default any */
+  /**
+   * Only atoms with a vector of this model: their primary vector (`atoms.embedding`, written
+   * by ingestion) or one added by {@link reembed}. With `embeddings: true` the vector read is
+   * that model's. @default any
+   */
   model?: string;
+  /** Only atoms with no vector of this model yet (what {@link reembed} reads). @default any */
+  missingModel?: string;
   /** Rows per page (one query each); memory holds one page. @default 1000 */
   batchSize?: number;
   /** Read the embeddings too (a `Float32Array`, or null without one). @default false */
@@ -81,7 +87,7 @@ export async function* streamAtoms(
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new TypeError(`streamAtoms: batchSize must be a positive integer, got ${batchSize}`);
   }
-  const { collection, documentIds, model, signal } = options;
+  const { collection, documentIds, model, missingModel, signal } = options;
   if (documentIds !== undefined && collection === undefined) {
     throw new TypeError('streamAtoms: documentIds needs a collection');
   }
@@ -99,15 +105,31 @@ export async function* streamAtoms(
   JOIN ${state.qschema}.documents d ON d.id = c.document
   WHERE c.atom_id = a.id AND d.collection = $3${docs})`);
   }
+  const q = state.qschema;
+  let primary = pgvector ? 'a.embedding::text' : 'a.embedding';
+  let modelColumn = 'a.embedding_model';
   if (model !== undefined) {
     values.push(model);
-    where.push(`a.embedding_model = $${values.length}`);
+    const m = `$${values.length}`;
+    // the model's vector is the primary one, else its row of atom_embeddings
+    const added = `(SELECT ${pgvector ? 'e.embedding::text' : 'e.embedding'} FROM ${q}.atom_embeddings e
+  WHERE e.model = ${m} AND e.atom_id = a.id)`;
+    where.push(`(a.embedding_model = ${m} OR EXISTS (SELECT 1 FROM ${q}.atom_embeddings e
+  WHERE e.model = ${m} AND e.atom_id = a.id))`);
+    primary = `CASE WHEN a.embedding_model = ${m} AND a.embedding IS NOT NULL THEN ${primary} ELSE ${added} END`;
+    modelColumn = `${m}::text`;
   }
-  const vector = options.embeddings
-    ? `, ${pgvector ? 'a.embedding::text' : 'a.embedding'} AS embedding`
-    : '';
+  if (missingModel !== undefined) {
+    values.push(missingModel);
+    const m = `$${values.length}`;
+    where.push(`(a.embedding_model IS DISTINCT FROM ${m} OR a.embedding IS NULL)`);
+    where.push(
+      `NOT EXISTS (SELECT 1 FROM ${q}.atom_embeddings e WHERE e.model = ${m} AND e.atom_id = a.id)`,
+    );
+  }
+  const vector = options.embeddings ? `, ${primary} AS embedding` : '';
   const sql = `SELECT a.id::text AS id, encode(a.content_hash, 'hex') AS hash, a.content,
-  a.content_type, a.byte_size, a.metadata, a.source_id, a.embedding_model${vector}
+  a.content_type, a.byte_size, a.metadata, a.source_id, ${modelColumn} AS embedding_model${vector}
 FROM ${state.qschema}.atoms a WHERE ${where.join(' AND ')} ORDER BY a.id LIMIT $2`;
   for (;;) {
     signal?.throwIfAborted();

@@ -13,6 +13,15 @@ import {
   type TextMatch,
 } from '../../lib/atoms/index.js';
 import { type LoadedConfig, loadConfig } from '../../lib/config/index.js';
+import {
+  type DropModelResult,
+  dropModel,
+  isModelNotEmbeddedError,
+  type ModelNotEmbeddedError,
+  type ReembedReport,
+  reembed,
+  setDefaultModel,
+} from '../../lib/documents/index.js';
 import { type Outcome, type Pipeline, pipeline, type Saga, saga, step } from '../../lib/index.js';
 import { type Ensemble, ensemble } from '../../lib/inference/index.js';
 import { type OutboxRelay, outboxRelay } from '../../lib/outbox/index.js';
@@ -32,6 +41,11 @@ function searchOverloads(db: Database): void {
 }
 expectTypeOf(localEmbedder(8)).toEqualTypeOf<Embedder>();
 expectTypeOf<Parameters<typeof searchSimilar>[0]>().toEqualTypeOf<Database>();
+// documents: model changes
+expectTypeOf(reembed).returns.toEqualTypeOf<Promise<ReembedReport>>();
+expectTypeOf(setDefaultModel).returns.toEqualTypeOf<Promise<void>>();
+expectTypeOf(dropModel).returns.toEqualTypeOf<Promise<DropModelResult>>();
+expectTypeOf(isModelNotEmbeddedError).guards.toEqualTypeOf<ModelNotEmbeddedError>();
 // postgres
 expectTypeOf(openDatabase).returns.toEqualTypeOf<Promise<Database>>();
 // config

@@ -22,6 +22,7 @@ import { outboxRelayMigration } from './0007-outbox-relay.js';
 import { sagaDurableMigration } from './0010-saga-durable.js';
 import { atomsFullTextMigration } from './0012-atoms-full-text.js';
 import { documentsMigration } from './0013-documents.js';
+import { embeddingModelsMigration } from './0014-embedding-models.js';
 
 /**
  * What a migration's SQL may depend on. Statements run with `search_path` set (for the
@@ -99,6 +100,7 @@ export const migrations: readonly Migration[] = Object.freeze([
   { id: 11, name: 'reserved-11', up: () => [] },
   atomsFullTextMigration,
   documentsMigration,
+  embeddingModelsMigration,
 ]);
 
 /**

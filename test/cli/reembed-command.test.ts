@@ -1,0 +1,180 @@
+/**
+ * `reembed` and `search --model` run in-process against both databases: the new model's
+ * vectors are filled (resumed after an interrupt), searched by name and, after
+ * `--set-default`, by the collection's default.
+ */
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import test, { type ExecutionContext } from 'ava';
+import type { ReembedCommandReport } from '../../lib/cli/reembed-command.js';
+import type { SearchCommandResult } from '../../lib/cli/search-command.js';
+import type { SyncCommandReport } from '../../lib/cli/sync-command.js';
+import {
+  type CliTarget,
+  pgliteTarget,
+  postgresTarget,
+  runCli,
+  tempDir,
+} from '../support/cli-helpers.js';
+import { serverUnavailableReason } from '../support/databases.js';
+
+const unavailable = await serverUnavailableReason();
+
+let template: Promise<string> | undefined;
+const templateDir = (): Promise<string> => {
+  template ??= (async () => {
+    const { dir } = await tempDir('reembed-template');
+    const dataDir = join(dir, 'db');
+    const r = await runCli(['migrate', '--data-dir', dataDir]);
+    if (r.code !== 0) throw new Error(`migrate failed: ${r.stderr}`);
+    return dataDir;
+  })();
+  return template;
+};
+test.after.always(async () => {
+  const dir = await template?.catch(() => undefined);
+  if (dir) await rm(join(dir, '..'), { recursive: true, force: true });
+});
+
+function both(
+  title: string,
+  body: (t: ExecutionContext, target: CliTarget, folder: string) => Promise<void>,
+): void {
+  for (const backend of ['postgres', 'pglite'] as const) {
+    const name = `${title} [${backend}]`;
+    if (backend === 'postgres' && unavailable) {
+      test.skip(`${name} (server unreachable: ${unavailable})`, () => undefined);
+      continue;
+    }
+    test(name, async (t) => {
+      t.timeout(900_000); // PGlite opens its folder once per command run (slow on a loaded machine)
+      const target =
+        backend === 'postgres'
+          ? postgresTarget('reembed')
+          : await pgliteTarget(await templateDir(), 'reembed');
+      const folder = await tempDir('reembed');
+      try {
+        await body(t, target, folder.dir);
+      } finally {
+        await target.dispose();
+        await folder.remove();
+      }
+    });
+  }
+}
+
+const json = <T>(text: string): T => JSON.parse(text) as T;
+
+both(
+  'reembed --to-model: interrupted, resumed, searched with --model, then the default',
+  async (t, target, dir) => {
+    const docs = join(dir, 'docs');
+    await mkdir(docs, { recursive: true });
+    await writeFile(join(docs, 'a.md'), 'Cats sleep a lot.\n\nQueues hold messages.\n');
+    await writeFile(
+      join(docs, 'b.md'),
+      'Dogs chase cats.\n\nRetries back off.\n\nSagas compensate.\n',
+    );
+    const cli = (args: string[], signal?: AbortSignal, onStderr?: (s: string) => void) =>
+      runCli([...args, ...target.args], {
+        cwd: dir,
+        ...(signal ? { signal } : {}),
+        ...(onStderr ? { onStderr } : {}),
+      });
+    const sync = await cli(['sync', 'docs', '--collection', 'kb', '--json']);
+    t.is(sync.code, 0, sync.stderr);
+    const atoms = json<SyncCommandReport>(sync.stdout).atomsAdded;
+    t.is(atoms, 5);
+
+    const usage = await cli(['reembed', '--collection', 'kb']);
+    t.is(usage.code, 2);
+    t.regex(usage.stderr, /reembed needs --to-model/);
+
+    // interrupted after its first batch: exit 130, the partial report says what was written
+    const controller = new AbortController();
+    const stopped = await cli(
+      [
+        'reembed',
+        '--to-model',
+        'hash-32',
+        '--dimensions',
+        '32',
+        '--collection',
+        'kb',
+        '--batch-size',
+        '1',
+        '--json',
+      ],
+      controller.signal,
+      (s) => {
+        if (s.includes(' embedded,')) controller.abort();
+      },
+    );
+    t.is(stopped.code, 130, stopped.stderr);
+    const partial = json<ReembedCommandReport>(stopped.stdout);
+    t.true(partial.interrupted);
+    t.true(partial.embedded >= 1 && partial.embedded < atoms, stopped.stdout);
+
+    const rest = await cli([
+      'reembed',
+      '--to-model',
+      'hash-32',
+      '--dimensions',
+      '32',
+      '--collection',
+      'kb',
+      '--json',
+    ]);
+    t.is(rest.code, 0, rest.stderr);
+    const report = json<ReembedCommandReport>(rest.stdout);
+    t.like(report, {
+      model: 'hash-32',
+      dimensions: 32,
+      collection: 'kb',
+      scanned: atoms - partial.embedded,
+      embedded: atoms - partial.embedded,
+      failed: 0,
+      interrupted: false,
+      defaultSet: false,
+    });
+    t.regex(rest.stderr, /re-embedding the atoms of collection kb with hash-32 \(32 dimensions\)/);
+
+    const search = await cli([
+      'search',
+      'cats',
+      '--model',
+      'hash-32',
+      '--collection',
+      'kb',
+      '--json',
+    ]);
+    t.is(search.code, 0, search.stderr);
+    const found = json<SearchCommandResult>(search.stdout);
+    t.is(found.model, 'hash-32');
+    t.is(found.hits.length, atoms);
+    t.true(found.hits.every((h) => h.embeddingModel === 'hash-32'));
+    t.regex(found.hits[0]!.content, /cats/i);
+
+    // nothing left: the default is set; a plain search of the collection now uses it
+    const done = await cli([
+      'reembed',
+      '--to-model',
+      'hash-32',
+      '--collection',
+      'kb',
+      '--set-default',
+    ]);
+    t.is(done.code, 0, done.stderr);
+    t.regex(done.stdout, /reembed complete/);
+    t.regex(done.stdout, /0 embedded/);
+    t.regex(done.stdout, /hash-32 is now the default model of kb/);
+    const byDefault = await cli(['search', 'cats', '--collection', 'kb', '--json']);
+    t.is(byDefault.code, 0, byDefault.stderr);
+    const hits = json<SearchCommandResult>(byDefault.stdout);
+    t.is(hits.model, 'hash-32');
+    t.deepEqual(
+      hits.hits.map((h) => h.id),
+      found.hits.map((h) => h.id),
+    );
+  },
+);
