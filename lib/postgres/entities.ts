@@ -7,7 +7,7 @@
  */
 
 import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
-import { ContentHashType, EmbeddingType } from '../postgres/column-types.js';
+import { ContentHashType, EmbeddingType } from './column-types.js';
 
 /**
  * Entity of the `atoms` table: one row per distinct content. `contentHash` is the SHA-256 of
