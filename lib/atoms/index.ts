@@ -23,25 +23,17 @@
  * @module
  */
 
-export type { Embedder } from '../embedding/embedder.js';
 export {
   type OpenAIEmbedder,
   type OpenAIEmbedderOptions,
   openAIEmbedder,
 } from '../http/openai-embedder.js';
 export {
-  Atom,
-  AtomClaim,
-  type AtomClaimEntity,
-  type AtomEntity,
-  Outbox,
-  type OutboxEntity,
-} from '../postgres/entities.js';
-export {
   type ClaimHashesOptions,
   claimHashes,
   DEFAULT_CLAIM_STALE_MS,
 } from './claim-hashes.js';
+export type { Embedder } from './embedder.js';
 export {
   ClaimedElsewhereError,
   ContentTooLargeError,
@@ -108,6 +100,14 @@ export {
 } from './reciprocal-rank-fusion.js';
 export { releaseClaims } from './release-claims.js';
 export { releaseOwnerClaims } from './release-owner-claims.js';
+export {
+  Atom,
+  AtomClaim,
+  type AtomClaimEntity,
+  type AtomEntity,
+  Outbox,
+  type OutboxEntity,
+} from './schema.js';
 export type { SearchFilter } from './search-filter.js';
 export {
   type SearchMode,

@@ -1,9 +1,9 @@
 import { sleep } from '../core/abort.js';
 import { batchStep, type ItemFailure, itemFailure, type Step, step } from '../core/step.js';
-import type { Embedder } from '../embedding/embedder.js';
 import { instruments, type TelemetryOptions } from '../observability/telemetry.js';
 import type { Database } from '../postgres/database.js';
 import { leaseHashes, releaseLeases } from './claim-leases.js';
+import type { Embedder } from './embedder.js';
 import {
   ClaimedElsewhereError,
   type InvalidEmbeddingError,

@@ -7,7 +7,6 @@ import { describeError } from '../core/errors.js';
 import type { Outcome } from '../core/outcome.js';
 import { type Pipeline, pipeline } from '../core/pipeline.js';
 import type { Source } from '../core/source.js';
-import type { Embedder } from '../embedding/embedder.js';
 import { LogEvents, logEvent } from '../observability/log-events.js';
 import { silentLogger } from '../observability/logger.js';
 import type { TelemetryOptions } from '../observability/telemetry.js';
@@ -15,6 +14,7 @@ import { isDatabaseTimeoutError } from '../postgres/connection-errors.js';
 import type { Database } from '../postgres/database.js';
 import { isDatabaseUnavailableError } from '../postgres/errors.js';
 import { releaseOwnerLeases } from './claim-leases.js';
+import type { Embedder } from './embedder.js';
 import type { HashNormalization } from './hash.js';
 import {
   type AtomInput,

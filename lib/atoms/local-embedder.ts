@@ -1,4 +1,4 @@
-import type { Embedder } from '../embedding/embedder.js';
+import type { Embedder } from './embedder.js';
 
 /**
  * Options of {@link localEmbedder}.

@@ -1,4 +1,3 @@
-import type { Embedder } from '../embedding/embedder.js';
 import { pgvectorValue, viewFloat32LE } from '../postgres/binary.js';
 import {
   type Database,
@@ -9,6 +8,7 @@ import {
   withClient,
   withTransaction,
 } from '../postgres/database.js';
+import type { Embedder } from './embedder.js';
 import { isPartialEmbeddingError } from './item-errors.js';
 import { reciprocalRankFusion } from './reciprocal-rank-fusion.js';
 import { checkFilter, filterSql, hasContentFilter, type SearchFilter } from './search-filter.js';

@@ -1,5 +1,5 @@
+import type { Embedder } from '../atoms/embedder.js';
 import { localEmbedder } from '../atoms/local-embedder.js';
-import type { Embedder } from '../embedding/embedder.js';
 import type { CliIo } from './cli-io.js';
 import type { CliOptions } from './parse-command-line.js';
 

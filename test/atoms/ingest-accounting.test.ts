@@ -6,11 +6,11 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { leaseHashes, ownerLeases, releaseLeases } from '../../lib/atoms/claim-leases.js';
+import type { Embedder } from '../../lib/atoms/embedder.js';
 import { contentHash } from '../../lib/atoms/hash.js';
 import { type IngestionReport, ingest, ingestionPipeline } from '../../lib/atoms/ingest.js';
 import type { AtomInput } from '../../lib/atoms/ingest-steps.js';
 import { localEmbedder } from '../../lib/atoms/local-embedder.js';
-import type { Embedder } from '../../lib/embedding/embedder.js';
 import type { Database } from '../../lib/postgres/database.js';
 import { databaseSuite } from '../support/databases.js';
 

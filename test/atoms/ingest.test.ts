@@ -3,6 +3,7 @@ import test from 'ava';
 import { lastValueFrom, toArray } from 'rxjs';
 import { claimHashes } from '../../lib/atoms/claim-hashes.js';
 import { leaseHashes, releaseLeases } from '../../lib/atoms/claim-leases.js';
+import type { Embedder } from '../../lib/atoms/embedder.js';
 import {
   isContentTooLargeError,
   isEmptyContentError,
@@ -12,7 +13,6 @@ import { contentHash } from '../../lib/atoms/hash.js';
 import { ingest, ingestionPipeline } from '../../lib/atoms/ingest.js';
 import { localEmbedder } from '../../lib/atoms/local-embedder.js';
 import { isStepError } from '../../lib/core/errors.js';
-import type { Embedder } from '../../lib/embedding/embedder.js';
 import type { Database } from '../../lib/postgres/database.js';
 import { isDatabaseUnavailableError } from '../../lib/postgres/errors.js';
 import { openDatabase } from '../../lib/postgres/open-database.js';

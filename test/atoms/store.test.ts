@@ -8,9 +8,9 @@ import { contentHash } from '../../lib/atoms/hash.js';
 import { localEmbedder } from '../../lib/atoms/local-embedder.js';
 import { ATOM_CREATED_EVENT, persistAtoms } from '../../lib/atoms/persist-atoms.js';
 import { releaseClaims } from '../../lib/atoms/release-claims.js';
+import { Atom, Outbox } from '../../lib/atoms/schema.js';
 import type { NewAtom } from '../../lib/atoms/store.js';
 import type { Database } from '../../lib/postgres/database.js';
-import { Atom, Outbox } from '../../lib/postgres/entities.js';
 import { openDatabase } from '../../lib/postgres/open-database.js';
 import {
   databaseSuite,

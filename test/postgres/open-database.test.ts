@@ -4,7 +4,7 @@ import { findExistingHashes } from '../../lib/atoms/find-existing-hashes.js';
 import { contentHash } from '../../lib/atoms/hash.js';
 import { localEmbedder } from '../../lib/atoms/local-embedder.js';
 import { persistAtoms } from '../../lib/atoms/persist-atoms.js';
-import { Atom, AtomClaim, Outbox } from '../../lib/postgres/entities.js';
+import { Atom, AtomClaim, Outbox } from '../../lib/atoms/schema.js';
 import {
   type DatabaseUnavailableError,
   isDatabaseUnavailableError,

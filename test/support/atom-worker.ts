@@ -1,9 +1,9 @@
 import { pathToFileURL } from 'node:url';
 import type { ServiceBusReceivedMessage } from '@azure/service-bus';
 import type { Logger } from 'pino';
+import type { Embedder } from '../../lib/atoms/embedder.js';
 import { ingestionPipeline } from '../../lib/atoms/ingest.js';
 import type { AtomInput, IngestResult } from '../../lib/atoms/ingest-steps.js';
-import type { Embedder } from '../../lib/embedding/embedder.js';
 import type { TelemetryOptions } from '../../lib/observability/telemetry.js';
 import { type OutboxRelay, outboxRelay } from '../../lib/outbox/outbox-relay.js';
 import type { Database } from '../../lib/postgres/database.js';
