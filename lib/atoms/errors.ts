@@ -1,11 +1,21 @@
 /**
  * The named errors of atom ingestion: bad input (empty, too large, not UTF-8), bad embeddings
  * and failed embedding requests. Each carries structured fields and has an `isXError` guard.
+ * The embedding errors belong to the embedder contract (lib/embedding, which the HTTP embedder
+ * imports too) and are re-exported here.
  *
  * @module
  */
 
 import { errorGuard, PipelineError } from '../core/errors.js';
+
+export {
+  EmbeddingHttpError,
+  InvalidEmbeddingError,
+  type InvalidEmbeddingReason,
+  isEmbeddingHttpError,
+  isInvalidEmbeddingError,
+} from '../embedding/errors.js';
 
 /**
  * The content is empty, or only whitespace.
@@ -136,122 +146,6 @@ export class InvalidUtf8Error extends PipelineError {
  */
 export const isInvalidUtf8Error: (e: unknown) => e is InvalidUtf8Error =
   errorGuard<InvalidUtf8Error>('INVALID_UTF8');
-
-/**
- * Why an embedding was rejected: the batch had the wrong number of vectors (`'count'`), a
- * vector had the wrong length (`'dimensions'`), a value was NaN or infinite (`'not-finite'`),
- * or an entry was not a vector at all (`'not-a-vector'`).
- *
- * @example
- * ```ts
- * import { isInvalidEmbeddingError, type InvalidEmbeddingReason } from '@hartonomous/pipelines/atoms';
- * const fatal: InvalidEmbeddingReason[] = ['dimensions', 'not-a-vector'];
- * const isFatal = (e: unknown) => isInvalidEmbeddingError(e) && fatal.includes(e.reason);
- * ```
- */
-export type InvalidEmbeddingReason = 'count' | 'dimensions' | 'not-finite' | 'not-a-vector';
-
-/**
- * An embedder returned something unusable. `index` is the position of the bad vector in the
- * batch (`-1` when the count is wrong).
- *
- * @example
- * ```ts
- * import { isInvalidEmbeddingError, validateVectors } from '@hartonomous/pipelines/atoms';
- *
- * try {
- *   validateVectors([new Float32Array([1, Number.NaN])], 2, 1);
- * } catch (e) {
- *   if (isInvalidEmbeddingError(e)) console.log(e.index, e.reason); // 0 'not-finite'
- * }
- * ```
- */
-export class InvalidEmbeddingError extends PipelineError {
-  readonly code = 'INVALID_EMBEDDING' as const;
-  /**
-   * @param index - position of the bad vector (`-1` for a count mismatch)
-   * @param reason - what was wrong
-   * @param detail - a human-readable description
-   */
-  constructor(
-    readonly index: number,
-    readonly reason: InvalidEmbeddingReason,
-    detail: string,
-  ) {
-    super(index < 0 ? `invalid embeddings: ${detail}` : `invalid embedding #${index}: ${detail}`);
-  }
-}
-
-/**
- * Guard for {@link InvalidEmbeddingError}.
- * @param e - any caught value
- * @returns whether `e` is an {@link InvalidEmbeddingError}
- * @example
- * ```ts
- * import { InvalidEmbeddingError, isInvalidEmbeddingError } from '@hartonomous/pipelines/atoms';
- * isInvalidEmbeddingError(new InvalidEmbeddingError(0, 'dimensions', 'expected 3')); // true
- * ```
- */
-export const isInvalidEmbeddingError: (e: unknown) => e is InvalidEmbeddingError =
-  errorGuard<InvalidEmbeddingError>('INVALID_EMBEDDING');
-
-/**
- * An embeddings endpoint answered with an HTTP error (or not at all: `status` 0).
- * `retryAfterMs` is the server's `Retry-After` (seconds or an HTTP date) in milliseconds, when
- * it sent one. The message never contains the API key.
- *
- * @example
- * ```ts
- * import { isEmbeddingHttpError } from '@hartonomous/pipelines/atoms';
- *
- * try {
- *   await embedder.embed(['hello'], AbortSignal.timeout(10_000));
- * } catch (e) {
- *   if (isEmbeddingHttpError(e) && e.status === 429) console.log('slow down for', e.retryAfterMs);
- * }
- * ```
- */
-export class EmbeddingHttpError extends PipelineError {
-  readonly code = 'EMBEDDING_HTTP' as const;
-  /**
-   * @param status - HTTP status (0 when no response arrived)
-   * @param retryAfterMs - the server's Retry-After in ms, if given
-   * @param url - the endpoint (without credentials)
-   * @param detail - a short description (response body excerpt or network error), redacted
-   * @param options - `cause`, already redacted
-   */
-  constructor(
-    readonly status: number,
-    readonly retryAfterMs: number | undefined,
-    readonly url: string,
-    readonly detail: string,
-    options?: ErrorOptions,
-  ) {
-    super(
-      `embedding request to ${url} failed${status ? ` with HTTP ${status}` : ''}: ${detail}`,
-      options,
-    );
-  }
-
-  /** Whether retrying may help: 408, 409, 425, 429, 5xx, or no response. */
-  get retryable(): boolean {
-    const s = this.status;
-    return s === 0 || s === 408 || s === 409 || s === 425 || s === 429 || s >= 500;
-  }
-}
-
-/**
- * Guard for {@link EmbeddingHttpError}.
- * @param e - any caught value
- * @returns whether `e` is an {@link EmbeddingHttpError}
- * @example
- * ```ts
- * import { EmbeddingHttpError, isEmbeddingHttpError } from '@hartonomous/pipelines/atoms';
- * isEmbeddingHttpError(new EmbeddingHttpError(503, 1000, 'http://127.0.0.1/v1/embeddings', 'busy')); // true
- * ```
- */
-export const isEmbeddingHttpError: (e: unknown) => e is EmbeddingHttpError =
-  errorGuard<EmbeddingHttpError>('EMBEDDING_HTTP');
 
 /**
  * Content another worker had claimed was not stored within `claimedWaitMs`: that worker is

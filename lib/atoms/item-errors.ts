@@ -1,14 +1,16 @@
 /**
  * The named errors that fail ONE atom input and nothing else: a field that cannot be stored
  * (content, content type, source id, metadata), a row the database refused, and a batch of
- * embeddings where only some inputs got a usable vector. Each carries structured fields and
- * has an `isXError` guard.
+ * embeddings where only some inputs got a usable vector (that one belongs to the embedder
+ * contract in lib/embedding and is re-exported here). Each carries structured fields and has
+ * an `isXError` guard.
  *
  * @module
  */
 
 import { errorGuard, PipelineError } from '../core/errors.js';
-import type { InvalidEmbeddingError } from './errors.js';
+
+export { isPartialEmbeddingError, PartialEmbeddingError } from '../embedding/errors.js';
 
 /**
  * The input has no usable content: it is not an object, or its `content` is neither a string
@@ -267,67 +269,3 @@ export class AtomRejectedError extends PipelineError {
  */
 export const isAtomRejectedError: (e: unknown) => e is AtomRejectedError =
   errorGuard<AtomRejectedError>('ATOM_REJECTED');
-
-/**
- * An embedder answered every input, but some vectors are unusable (wrong length, NaN,
- * missing): `results` holds, per input in order, its vector or the {@link InvalidEmbeddingError}
- * that fails that input alone. The ingestion pipeline stores the good ones and fails only the
- * bad ones; a caller that wants all or nothing just treats it as a failure.
- *
- * @example
- * ```ts
- * import { isPartialEmbeddingError } from '@hartonomous/pipelines/atoms';
- *
- * try {
- *   await embedder.embed(texts, signal);
- * } catch (e) {
- *   if (isPartialEmbeddingError(e)) console.log(`${e.failed} of ${e.results.length} inputs got no vector`);
- * }
- * ```
- */
-export class PartialEmbeddingError extends PipelineError {
-  readonly code = 'PARTIAL_EMBEDDING' as const;
-  /** How many inputs got no usable vector. */
-  readonly failed: number;
-  /**
-   * @param results - per input, its vector or why it has none
-   */
-  constructor(readonly results: readonly (Float32Array | InvalidEmbeddingError)[]) {
-    let failed = 0;
-    let first: InvalidEmbeddingError | undefined;
-    for (const r of results) {
-      if (!(r instanceof Float32Array)) {
-        failed++;
-        first ??= r;
-      }
-    }
-    super(
-      `${failed} of ${results.length} inputs got no usable embedding${first ? ` (first: ${first.message})` : ''}`,
-    );
-    this.failed = failed;
-  }
-
-  /** A short description for logs (not the vectors). */
-  override toJSON(): Record<string, unknown> {
-    return {
-      name: this.name,
-      code: this.code,
-      message: this.message,
-      failed: this.failed,
-      inputs: this.results.length,
-    };
-  }
-}
-
-/**
- * Guard for {@link PartialEmbeddingError}.
- * @param e - any caught value
- * @returns whether `e` is a {@link PartialEmbeddingError}
- * @example
- * ```ts
- * import { isPartialEmbeddingError, PartialEmbeddingError } from '@hartonomous/pipelines/atoms';
- * isPartialEmbeddingError(new PartialEmbeddingError([new Float32Array(2)])); // true
- * ```
- */
-export const isPartialEmbeddingError: (e: unknown) => e is PartialEmbeddingError =
-  errorGuard<PartialEmbeddingError>('PARTIAL_EMBEDDING');

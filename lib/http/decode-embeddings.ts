@@ -1,5 +1,5 @@
 import { endianness } from 'node:os';
-import { InvalidEmbeddingError } from '../atoms/errors.js';
+import { InvalidEmbeddingError } from '../embedding/errors.js';
 
 const LITTLE_ENDIAN_HOST = endianness() === 'LE';
 

@@ -4,16 +4,16 @@ import { type Context, context, SpanKind, SpanStatusCode, trace } from '@opentel
 import got, { type Got } from 'got';
 import type { Logger } from 'pino';
 import { lastValueFrom, type MonoTypeOperatorFunction } from 'rxjs';
-import type { Embedder } from '../atoms/embedder.js';
+import { linkedController } from '../core/abort.js';
+import { messageOf } from '../core/errors.js';
+import { fromWork } from '../core/from-work.js';
+import type { Embedder } from '../embedding/embedder.js';
 import {
   EmbeddingHttpError,
   InvalidEmbeddingError,
   isInvalidEmbeddingError,
-} from '../atoms/errors.js';
-import { PartialEmbeddingError } from '../atoms/item-errors.js';
-import { linkedController } from '../core/abort.js';
-import { messageOf } from '../core/errors.js';
-import { fromWork } from '../core/from-work.js';
+  PartialEmbeddingError,
+} from '../embedding/errors.js';
 import { LogEvents, logEvent } from '../observability/log-events.js';
 import { silentLogger } from '../observability/logger.js';
 import { instruments, type TelemetryOptions, tracerOf } from '../observability/telemetry.js';

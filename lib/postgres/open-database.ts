@@ -161,7 +161,7 @@ export async function openDatabase(options: string | OpenDatabaseOptions = {}): 
   ) => {
     const [{ MikroORM: ORM }, { atomEntities }, { SchemaMigration }] = await Promise.all([
       import('@mikro-orm/postgresql'),
-      import('../atoms/schema.js'),
+      import('./entities.js'),
       import('./schema-migration.js'),
     ]);
     const config = {
