@@ -10,7 +10,6 @@
  *
  * `N` (default 10000), `ROUNDS` (default 3), `ONLY` (comma list: copy,persist,ingest).
  */
-import { readFileSync } from 'node:fs';
 import { contentHash, type Embedder, ingest, persistAtoms } from '@hartonomous/pipelines/atoms';
 import { binaryCopyChunks, copyFrom, float32Bytes, jsonbBinary } from './support/copy-in.js';
 import { corpus } from './support/corpus.js';
