@@ -6,8 +6,18 @@
  * to its /proc entries (root, or the postgres user).
  */
 import { readFileSync } from 'node:fs';
-import pg from 'pg';
+import { createRequire } from 'node:module';
 import { SERVER_URL } from './postgres.js';
+
+/** The part of a node-postgres client the monitor uses (pg ships no types here). */
+interface MonitorClient {
+  connect(): Promise<void>;
+  query<R>(text: string, values?: unknown[]): Promise<{ rows: R[] }>;
+  end(): Promise<void>;
+}
+const { Client } = createRequire(import.meta.url)('pg') as {
+  Client: new (config: { connectionString: string }) => MonitorClient;
+};
 
 /** utime + stime of a process, in seconds; undefined once it is gone. */
 function cpuOf(pid: number): number | undefined {
@@ -25,7 +35,7 @@ export async function serverCpuMonitor(): Promise<{
   serverCpu<T>(fn: () => Promise<T>): Promise<{ value: T; server: number }>;
   end(): Promise<void>;
 }> {
-  const monitor = new pg.Client({ connectionString: SERVER_URL });
+  const monitor = new Client({ connectionString: SERVER_URL });
   await monitor.connect();
   const self = (await monitor.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!
     .pid;
