@@ -91,15 +91,6 @@ function crossProcess(state: DatabaseState): boolean {
   return max === undefined || max > 1;
 }
 
-/**
- * Whether every lease on `db` lives in this process's table alone (the embedded PGlite, or a
- * server behind a one-connection pool): taking a lease then costs no statement.
- * @internal
- */
-export function leasesAreLocal(db: Database): boolean {
-  return !crossProcess(stateOf(db));
-}
-
 /** The advisory-lock key of a hash in a schema, as a decimal int8. */
 export function lockKey(schema: string, hash: string): string {
   return createHash('sha256')

@@ -2,7 +2,7 @@ import { sleep } from '../core/abort.js';
 import { batchStep, type ItemFailure, itemFailure, type Step, step } from '../core/step.js';
 import { instruments, type TelemetryOptions } from '../observability/telemetry.js';
 import type { Database } from '../postgres/database.js';
-import { leaseHashes, leasesAreLocal, releaseLeases } from './claim-leases.js';
+import { leaseHashes, releaseLeases } from './claim-leases.js';
 import type { Embedder } from './embedder.js';
 import {
   ClaimedElsewhereError,
@@ -228,43 +228,20 @@ export function dedupeStep(settings: IngestSettings): Step<PreparedAtom, Checked
             run.startedAt = undefined;
             throw e;
           });
-          if (leasesAreLocal(db)) {
-            // Every lease lives in this process (embedded PGlite, a one-connection pool):
-            // leasing costs no statement, so lease first, then ONE lookup. A holder lets go
-            // only after its persist committed, so a lookup made after winning the lease sees
-            // that commit; content stored already is reported as such, whoever holds it.
-            const lease = await leaseHashes(db, mine, owner);
-            leased = lease.won;
-            for (const h of lease.heldElsewhere) decided.set(h, 'claimed');
-            for (const h of lease.heldByOwner) decided.set(h, 'batch');
-            const stored = await lookupStored(db, mine, since, ctx.signal);
-            for (const [h, during] of stored) decided.set(h, during ? 'race' : 'stored');
-            if (leased.some((h) => stored.has(h))) {
-              await releaseLeases(
-                db,
-                leased.filter((h) => stored.has(h)),
-                owner,
-              );
-              leased = leased.filter((h) => !stored.has(h));
-            }
-          } else {
-            // A lease is an advisory-lock statement here: look first, so stored content (all
-            // of it on a re-run) costs no lock.
-            const stored = await lookupStored(db, mine, since, ctx.signal);
-            const rest = mine.filter((h) => !stored.has(h));
-            for (const [h, during] of stored) decided.set(h, during ? 'race' : 'stored');
-            const lease = await leaseHashes(db, rest, owner);
-            leased = lease.won;
-            for (const h of lease.heldElsewhere) decided.set(h, 'claimed');
-            for (const h of lease.heldByOwner) decided.set(h, 'batch');
-            // Stored by another worker between the lookup and the lease: its claim was gone
-            // by then, so a fresh look (after the lease) sees its commit.
-            const late = await lookupStored(db, leased, since, ctx.signal);
-            for (const h of late.keys()) decided.set(h, 'race');
-            if (late.size > 0) {
-              await releaseLeases(db, late.keys(), owner);
-              leased = leased.filter((h) => !late.has(h));
-            }
+          const stored = await lookupStored(db, mine, since, ctx.signal);
+          const rest = mine.filter((h) => !stored.has(h));
+          for (const [h, during] of stored) decided.set(h, during ? 'race' : 'stored');
+          const lease = await leaseHashes(db, rest, owner);
+          leased = lease.won;
+          for (const h of lease.heldElsewhere) decided.set(h, 'claimed');
+          for (const h of lease.heldByOwner) decided.set(h, 'batch');
+          // Stored by another worker between the lookup and the lease: its claim was gone by
+          // then, so a fresh look (after the lease) sees its commit.
+          const late = await lookupStored(db, leased, since, ctx.signal);
+          for (const h of late.keys()) decided.set(h, 'race');
+          if (late.size > 0) {
+            await releaseLeases(db, late.keys(), owner);
+            leased = leased.filter((h) => !late.has(h));
           }
         } catch (e) {
           for (const h of mine) run.inFlight.delete(h);
