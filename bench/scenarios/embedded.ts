@@ -6,12 +6,14 @@
  * - `npm run demo` (tsx examples/demo.ts) into a new data folder with an empty tsx cache (the
  *   first run after a clone), then again on the same folder with the cache warm;
  * - `hartonomous search` (the built bin, dist/cli/main.js) against a PGlite folder holding N
- *   atoms (20,000: about 200 bytes of text each, 384-float vectors), the same through tsx (what
- *   `npm run cli` runs), and two floors: a bare `node -e 0`, and plain Node opening PGlite with
- *   pgvector on the folder for the same top-10 query (no library code);
+ *   atoms (20,000: about 200 bytes of text each, 384-float vectors), `npm run cli` (what a clone
+ *   runs: scripts/cli.mjs, the built dist/ when current), the sources through tsx, and two
+ *   floors: a bare `node -e 0`, and plain Node opening PGlite with pgvector on the folder for
+ *   the same top-10 query (no library code);
  * - the folder's bytes after `close()` against the bytes of content plus vectors it holds.
  *
- * Contenders of one table run interleaved, order rotating each round.
+ * Contenders of one table run interleaved, order rotating each round. `BENCH_EMBEDDED_DEMO=0`
+ * skips the demo runs (their rows are then left out).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -124,7 +126,11 @@ export async function embedded(ctx: BenchContext): Promise<ScenarioResult> {
         run: () => run(process.execPath, [join(root, 'dist/cli/main.js'), ...query]),
       },
       {
-        name: 'same through tsx (npm run cli)',
+        name: 'npm run cli (from a clone: the built dist/ when current, via scripts/cli.mjs)',
+        run: () => run('npm', ['run', '-s', 'cli', '--', ...query]),
+      },
+      {
+        name: 'same sources through tsx (node --import tsx lib/cli/main.ts)',
         run: () =>
           run(process.execPath, ['--import', 'tsx', join(root, 'lib/cli/main.ts'), ...query]),
       },
@@ -153,7 +159,8 @@ export async function embedded(ctx: BenchContext): Promise<ScenarioResult> {
     const demoWall = new Map<string, { samples: number[]; ratios: number[] }>();
     const first = 'npm run demo, first run (new data folder, empty tsx cache)';
     const second = 'npm run demo, second run (same folder, warm cache)';
-    for (let r = 0; r < rounds; r++) {
+    const demoRounds = process.env.BENCH_EMBEDDED_DEMO === '0' ? 0 : rounds;
+    for (let r = 0; r < demoRounds; r++) {
       const dir = mkdtempSync(join(work, 'demo-'));
       const cache = mkdtempSync(join(work, 'tmp-'));
       const env = { DEMO_DATA_DIR: join(dir, 'data'), TMPDIR: cache };
@@ -175,9 +182,10 @@ export async function embedded(ctx: BenchContext): Promise<ScenarioResult> {
     }
 
     const searchRows = timingRows(searchers, searchWall, searchCpu);
-    const demoRows = timingRows([{ name: first }, { name: second }], demoWall, demoCpu);
+    const demoRows =
+      demoRounds > 0 ? timingRows([{ name: first }, { name: second }], demoWall, demoCpu) : [];
     const bin = searchers[0]?.name ?? '';
-    const floorName = searchers[2]?.name ?? '';
+    const floorName = searchers[3]?.name ?? '';
     const overFloor = pairwise(
       samplesOf(searchWall, bin),
       samplesOf(searchWall, floorName),
@@ -217,10 +225,12 @@ export async function embedded(ctx: BenchContext): Promise<ScenarioResult> {
     const searchBin = summarize(searchWall.get(bin)?.samples ?? [0]).median;
     return {
       title: '10. The embedded default: demo, search, disk',
-      description: `Whole child processes timed from outside, on a fresh temporary folder per run (see bench/scenarios/embedded.ts). ${rounds} rounds; the search contenders interleaved with rotating order after a warm-up round, the demo run first then second in each round. Wall seconds are what a user waits on THIS machine (shared, often loaded); the CPU seconds in the notes (user + system, all threads) are the steadier figure. The folder: ${fmt(atoms)} atoms of 170-230 bytes, 384-dimension vectors from the local embedder, through ingest() (atoms, outbox rows, claims), measured after close().`,
+      description: `Whole child processes timed from outside, on a fresh temporary folder per run (see bench/scenarios/embedded.ts). ${rounds} rounds; the search contenders interleaved with rotating order after a warm-up round, the demo run first then second in each round. Wall seconds are what a user waits on THIS machine (shared, often loaded); the CPU seconds in the notes (user + system, all threads) are the steadier figure. The folder: ${fmt(atoms)} atoms of 170-230 bytes, 384-dimension vectors from the local embedder, through ingest() (atoms and their outbox rows; claims are in-process leases and write nothing), measured after close().`,
       rows,
       findings: [
-        `Demo: first run ${fmt(demoFirst, 1)} s wall (CPU ${fmt(med(first, demoCpu), 1)} s; goal <= 10 s), second run ${fmt(demoSecond, 1)} s wall (CPU ${fmt(med(second, demoCpu), 1)} s; goal <= 5 s).`,
+        demoRounds > 0
+          ? `Demo: first run ${fmt(demoFirst, 1)} s wall (CPU ${fmt(med(first, demoCpu), 1)} s; goal <= 10 s), second run ${fmt(demoSecond, 1)} s wall (CPU ${fmt(med(second, demoCpu), 1)} s; goal <= 5 s).`
+          : 'Demo: not run this time (`BENCH_EMBEDDED_DEMO=0`).',
         `Search against ${fmt(atoms)} atoms with the built bin: ${fmt(searchBin, 2)} s wall (CPU ${fmt(med(bin, searchCpu), 2)} s; goal <= 1 s), ${fmt(overFloor.median, 2)}x the floor of opening PGlite and running the same query with no library code (CPU ${fmt(med(floorName, searchCpu), 2)} s).`,
         `Disk: ${fmt(bytes / 2 ** 20, 1)} MiB after close for ${fmt(payload / 2 ** 20, 1)} MiB of content and vectors: ${fmt(bytes / payload, 2)}x (goal <= 2x); WAL ${fmt(wal / 2 ** 20, 1)} MiB.`,
       ],

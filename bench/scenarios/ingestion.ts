@@ -148,7 +148,7 @@ export async function ingestion(ctx: BenchContext): Promise<ScenarioResult> {
     const onPglite = async (http: boolean): Promise<number> => {
       await pglite.orm.em
         .getConnection()
-        .execute('TRUNCATE atoms, outbox, atom_claims RESTART IDENTITY');
+        .execute('TRUNCATE atoms, outbox, atom_claims RESTART IDENTITY CASCADE');
       return runIngest(pglite, 'PGlite', http);
     };
     const copyRows = (pgvector: boolean): CopyField[][] =>
