@@ -255,6 +255,8 @@ interface RaceTally {
   readonly runs: number;
   /** runs where at least one of the two calls threw */
   readonly failedRuns: number;
+  /** runs where one failed on a duplicate key (the check-then-insert race) */
+  readonly duplicateKeyRuns: number;
   readonly errors: string[];
   /** runs whose stored rows were not one per chunk (LangChain) / per distinct chunk (ours) */
   readonly wrongCounts: number;
@@ -266,6 +268,7 @@ async function raceOurs(baseUrl: string, docs: readonly DocumentInput[]): Promis
     documents: docs.length,
     runs: 0,
     failedRuns: 0,
+    duplicateKeyRuns: 0,
     errors: [] as string[],
     wrongCounts: 0,
   };
@@ -301,6 +304,7 @@ async function raceOurs(baseUrl: string, docs: readonly DocumentInput[]): Promis
         tally.failedRuns++;
         tally.errors.push(...errors.slice(0, 2));
       }
+      if (errors.some((e) => e.includes('duplicate key'))) tally.duplicateKeyRuns++;
       const rows = (await a.db.orm.em
         .getConnection()
         .execute(
@@ -327,6 +331,7 @@ async function raceLangChain(
     documents: docs.length,
     runs: 0,
     failedRuns: 0,
+    duplicateKeyRuns: 0,
     errors: [] as string[],
     wrongCounts: 0,
   };
@@ -349,6 +354,7 @@ async function raceLangChain(
         tally.failedRuns++;
         tally.errors.push(...errors.slice(0, 2));
       }
+      if (errors.some((e) => e.includes('duplicate key'))) tally.duplicateKeyRuns++;
       if ((await a.count()) !== chunks.length) tally.wrongCounts++;
     } finally {
       await b.close();
@@ -364,5 +370,5 @@ function raceFinding(name: string, t: RaceTally): string {
   const distinctErrors = [
     ...new Set(t.errors.map((e) => e.replace(/_\d+_race_\d+/g, '_…').slice(0, 120))),
   ];
-  return `Two ${name} calls on the same ${t.documents} documents at once, into fresh tables of ${t.where}: ${t.failedRuns} of ${t.runs} runs ended with an error${distinctErrors.length > 0 ? ` (${distinctErrors.map((e) => `"${e}"`).join('; ')})` : ''}; ${t.wrongCounts} of ${t.runs} left a row count other than one per ${name.startsWith('LangChain') ? 'chunk' : 'distinct chunk'}.`;
+  return `Two ${name} calls on the same ${t.documents} documents at once, into fresh tables of ${t.where}: ${t.failedRuns} of ${t.runs} runs ended with an error, ${t.duplicateKeyRuns} of them on a duplicate key${distinctErrors.length > 0 ? ` (${distinctErrors.map((e) => `"${e}"`).join('; ')})` : ''}; ${t.wrongCounts} of ${t.runs} left a row count other than one per ${name.startsWith('LangChain') ? 'chunk' : 'distinct chunk'}.${t.where.includes('pglite-socket') ? ' (pglite-socket runs all its connections in one PGlite session, so an error other than the duplicate key, such as a lost prepared statement, is an artefact of the socket, not of the library.)' : ''}`;
 }
