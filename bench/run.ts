@@ -29,6 +29,7 @@ import { memory } from './scenarios/memory.js';
 import { peers } from './scenarios/peers.js';
 import { relevance } from './scenarios/relevance.js';
 import { resilience } from './scenarios/resilience.js';
+import { resync } from './scenarios/resync.js';
 import { tracing } from './scenarios/tracing.js';
 import { ensureLocalPostgres } from './support/local-postgres.js';
 
@@ -43,6 +44,7 @@ const scenarios: Record<string, Scenario> = {
   peers,
   ensemble: ensembleScenario,
   relevance,
+  resync,
   chunking,
   embedded,
   claims,
@@ -65,7 +67,9 @@ if (unknown.length > 0) {
 const ctx: BenchContext = { full, log: (line) => console.log(line) };
 const started = Date.now();
 const results: ScenarioResult[] = [];
-const needsDatabase = ['ingestion', 'dedupe'].some((name) => !only || only.includes(name));
+const needsDatabase = ['ingestion', 'dedupe', 'resync'].some(
+  (name) => !only || only.includes(name),
+);
 const stopPostgres = needsDatabase ? await ensureLocalPostgres(ctx.log) : () => {};
 try {
   for (const [name, scenario] of Object.entries(scenarios)) {

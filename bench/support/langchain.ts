@@ -10,6 +10,18 @@
 export interface LangChainIndexer {
   /** Runs `index()` over the texts; returns what LangChain reports. */
   index(texts: readonly string[]): Promise<{ added: number; skipped: number }>;
+  /**
+   * Runs `index()` over chunks that name their document (`source`, LangChain's source id key),
+   * with a cleanup mode; returns what LangChain reports.
+   */
+  indexDocuments(
+    chunks: readonly { content: string; source: string }[],
+    cleanup: 'incremental' | 'full',
+  ): Promise<{ added: number; skipped: number; deleted: number }>;
+  /** Rows in its vector store table. */
+  count(): Promise<number>;
+  /** Closes its pool, leaving the tables (another indexer on the same tag drops them). */
+  close(): Promise<void>;
   /** Drops the tables it created and closes its pool. */
   dispose(): Promise<void>;
 }
@@ -84,6 +96,25 @@ export async function loadLangChain(): Promise<LangChainFactory | string> {
           options: { sourceIdKey: 'source' },
         });
         return { added: r.numAdded, skipped: r.numSkipped };
+      },
+      async indexDocuments(chunks, cleanup) {
+        const docsSource = chunks.map(
+          (c) => new Document({ pageContent: c.content, metadata: { source: c.source } }),
+        );
+        const r = await index({
+          docsSource,
+          recordManager,
+          vectorStore: store,
+          options: { sourceIdKey: 'source', cleanup },
+        });
+        return { added: r.numAdded, skipped: r.numSkipped, deleted: r.numDeleted };
+      },
+      async count() {
+        const { rows } = await pool.query(`SELECT count(*)::int AS n FROM ${tableName}`);
+        return Number((rows[0] as { n: number }).n);
+      },
+      async close() {
+        await store.end();
       },
       async dispose() {
         try {

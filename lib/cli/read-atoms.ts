@@ -37,8 +37,9 @@ export interface ReadTally {
 
 /**
  * Reads files lazily (one at a time, as the pipeline asks for more) and yields their pieces as
- * atoms with `sourceId` `<file>:<line>` (`<file>` with `split: 'file'`) and a content type by
- * extension. A `.jsonl`/`.ndjson` file is read as the JSON Lines `export` writes: one atom per
+ * atoms with `sourceId` `<file>:<line>` (`<file>` with `split: 'file'`), a content type by
+ * extension, and metadata `chunk: { documentId: <file>, position, headingPath }` (the piece's
+ * index in its file, and with `split: 'paragraph'` the markdown headings it sits under). A `.jsonl`/`.ndjson` file is read as the JSON Lines `export` writes: one atom per
  * record (`content`, `contentType`, `sourceId`, `metadata`); a malformed line is skipped and
  * recorded as `<file>:<line>` with the reason. Binary files (a NUL byte, or not UTF-8) are skipped and recorded, never failed.
  *
@@ -87,6 +88,7 @@ export function readAtoms(
       } else if (text !== undefined) {
         let any = false;
         const contentType = contentTypeOf(file.path);
+        let position = 0;
         for (const piece of splitText(text, split)) {
           if (!any) tally.files++;
           any = true;
@@ -96,6 +98,14 @@ export function readAtoms(
             content: piece.text,
             contentType,
             sourceId: split === 'file' ? file.name : `${file.name}:${piece.line}`,
+            // where the piece sits, as the markdown chunker gives it (the file is the document)
+            metadata: {
+              chunk: {
+                documentId: file.name,
+                position: position++,
+                headingPath: piece.headingPath ?? [],
+              },
+            },
           };
         }
         if (!any) tally.skipped.push({ file: file.name, reason: 'empty' });

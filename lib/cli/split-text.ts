@@ -14,6 +14,8 @@ export interface TextPiece {
   readonly line: number;
   /** Offset in the (line-ending normalised) text just past its end, for progress. */
   readonly end: number;
+  /** `'paragraph'` mode: the markdown headings it sits under, outermost first. */
+  readonly headingPath?: readonly string[];
 }
 
 /**
@@ -89,7 +91,7 @@ function* markdownPieces(text: string): Generator<TextPiece> {
             .map((l) => l.trimEnd())
             .join('\n')
         : chunk.content;
-    yield { text: content, line, end: chunk.end };
+    yield { text: content, line, end: chunk.end, headingPath: chunk.headingPath };
   }
 }
 

@@ -29,7 +29,8 @@ export interface TextAtomsOptions {
  * recursively for text files (hidden entries, `node_modules`, symbolic links and what
  * `.gitignore` files ignore are skipped; `include` and `exclude` globs narrow it), each
  * file is read lazily and cut into paragraphs (or lines, or whole files), with `sourceId`
- * `<file>:<line>` and a content type by extension. Binary, non-UTF-8 and empty files are skipped.
+ * `<file>:<line>`, a content type by extension and metadata
+ * `chunk: { documentId: <file>, position, headingPath }`. Binary, non-UTF-8 and empty files are skipped.
  *
  * @param paths - files and folders
  * @param options - split mode, working directory, cancellation

@@ -27,7 +27,10 @@ export interface DocumentInput {
 
 /**
  * What a chunker returns for each piece: its text, or an object with a `content` field (the
- * shape of the chunkers of `@hartonomous/pipelines/chunking`; other fields are ignored).
+ * shape of the chunkers of `@hartonomous/pipelines/chunking`). When the object also has a
+ * `headingPath` (a list of strings, as those chunkers give), the atom stored for the chunk gets
+ * `chunk: { documentId, position, headingPath }` in its metadata beside the document's
+ * (kept by the atom's first writer, like its `sourceId`); other fields are ignored.
  *
  * @example
  * ```ts
@@ -40,6 +43,8 @@ export type ChunkLike =
   | {
       /** The chunk's text. */
       readonly content: string;
+      /** The headings it sits under, outermost first (stored in the atom's metadata). */
+      readonly headingPath?: readonly string[];
     };
 
 /**

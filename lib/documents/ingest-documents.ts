@@ -321,7 +321,7 @@ export async function ingestDocuments(
     if (toSync.length === 0) return;
 
     // 3. chunk
-    const chunked: { p: Pending; chunks: string[] }[] = [];
+    const chunked: { p: Pending; chunks: CutChunk[] }[] = [];
     for (const p of toSync) {
       try {
         chunked.push({ p, chunks: await chunksOf(chunker, p.doc) });
@@ -335,11 +335,14 @@ export async function ingestDocuments(
     const firstInput: number[] = [];
     for (const { p, chunks } of chunked) {
       firstInput.push(inputs.length);
-      chunks.forEach((content, position) => {
+      chunks.forEach(({ content, headingPath }, position) => {
         inputs.push({
           content,
           sourceId: `${p.collection}/${p.doc.id}#${position}`,
-          metadata: p.metadata,
+          // where the chunk sits, as the chunker gave it (kept by the atom's first writer)
+          metadata: headingPath
+            ? { ...p.metadata, chunk: { documentId: p.doc.id, position, headingPath } }
+            : p.metadata,
         });
       });
     }
@@ -370,7 +373,7 @@ export async function ingestDocuments(
           return;
         }
         hashes.push(o.value.hash);
-        contentOf.set(o.value.hash, chunks[position]!);
+        contentOf.set(o.value.hash, chunks[position]!.content);
       }
       writes.push({
         p,
@@ -572,7 +575,14 @@ function validCollection(c: unknown): c is string {
   return typeof c === 'string' && c.length > 0;
 }
 
-async function chunksOf(chunker: Chunker, doc: DocumentInput): Promise<string[]> {
+/** A chunk as the sync stores it: its text, and the heading path when the chunker gave one. */
+interface CutChunk {
+  readonly content: string;
+  /** From a chunker of `@hartonomous/pipelines/chunking` (an object with `headingPath`). */
+  readonly headingPath?: readonly string[];
+}
+
+async function chunksOf(chunker: Chunker, doc: DocumentInput): Promise<CutChunk[]> {
   let produced: unknown;
   try {
     produced = await chunker(doc);
@@ -585,23 +595,30 @@ async function chunksOf(chunker: Chunker, doc: DocumentInput): Promise<string[]>
       `it returned ${produced === null ? 'null' : typeof produced}, not a list of chunks`,
     );
   }
-  const chunks: string[] = [];
+  const chunks: CutChunk[] = [];
   for (const c of produced as Iterable<unknown>) {
+    if (typeof c === 'string') {
+      chunks.push({ content: c });
+      continue;
+    }
     const text =
-      typeof c === 'string'
-        ? c
-        : typeof c === 'object' &&
-            c !== null &&
-            typeof (c as { content?: unknown }).content === 'string'
-          ? (c as { content: string }).content
-          : undefined;
+      typeof c === 'object' &&
+      c !== null &&
+      typeof (c as { content?: unknown }).content === 'string'
+        ? (c as { content: string }).content
+        : undefined;
     if (text === undefined) {
       throw new ChunkerError(
         doc.id,
         `chunk ${chunks.length} is neither a string nor an object with a string content`,
       );
     }
-    chunks.push(text);
+    const path = (c as { headingPath?: unknown }).headingPath;
+    chunks.push(
+      Array.isArray(path) && path.every((h) => typeof h === 'string')
+        ? { content: text, headingPath: path as string[] }
+        : { content: text },
+    );
   }
   return chunks;
 }
