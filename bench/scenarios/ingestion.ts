@@ -16,7 +16,7 @@
  *   `@electric-sql/pglite-socket` (the server here has no pgvector), next to `ingest()` on
  *   the very same socket database, first pass and re-run.
  *
- * `--full`: 20,000 rows, 7 rounds; quick: 5,000 rows, 5 rounds. `BENCH_INGESTION_N` and
+ * `--full`: 20,000 rows, 7 rounds; quick: 2,000 rows, 5 rounds. `BENCH_INGESTION_N` and
  * `BENCH_INGESTION_ROUNDS` override both (for a profile or a quick check).
  */
 import {
@@ -54,7 +54,7 @@ type Contender = { name: string; note: string; run: () => Promise<number> };
 export async function ingestion(ctx: BenchContext): Promise<ScenarioResult> {
   // LangChain.js indexes a few hundred items/s here: 20k rows x 5 rounds would take far
   // longer than quick mode's budget, so quick mode runs the same contenders on fewer rows
-  const n = Number(process.env.BENCH_INGESTION_N ?? (ctx.full ? 20_000 : 5_000));
+  const n = Number(process.env.BENCH_INGESTION_N ?? (ctx.full ? 20_000 : 2_000));
   const rounds0 = process.env.BENCH_INGESTION_ROUNDS;
   const rounds = rounds0 ? Number(rounds0) : ctx.full ? 7 : 5;
   const naiveN = 200;
