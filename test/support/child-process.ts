@@ -26,11 +26,21 @@ export interface ChildScript {
 }
 
 /**
- * Starts `script` (its bundle, run by plain `node`: the same source, a second less CPU per
- * child than `node --import tsx`) with `env` added to this process's environment.
+ * Starts `script` with `env` added to this process's environment: its bundle run by plain
+ * `node` (the same source, a second less CPU per child than `node --import tsx`), or with
+ * `bundle: false` the script itself through tsx (for a test of which modules a process loads:
+ * a bundle hoists the external imports of modules the source only imports dynamically).
  */
-export function runScript(script: string, env: Record<string, string>): ChildScript {
-  const child = spawn(process.execPath, ['--enable-source-maps', bundledScript(script)], {
+export function runScript(
+  script: string,
+  env: Record<string, string>,
+  options: { bundle?: boolean } = {},
+): ChildScript {
+  const args =
+    options.bundle === false
+      ? ['--import', 'tsx', script]
+      : ['--enable-source-maps', bundledScript(script)];
+  const child = spawn(process.execPath, args, {
     env: { ...process.env, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
