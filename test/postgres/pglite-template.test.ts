@@ -184,26 +184,20 @@ test.serial('other migrations, storage or dimensions get a template of their own
   t.deepEqual(await templatesIn(dir), [`pglite-${key}.tar`]);
 });
 
-test.serial(
-  'template: false, migrate: false and an unwritable folder build nothing and still open',
-  async (t) => {
-    const dir = join(root, 'none');
-    process.env[PGLITE_TEMPLATE_DIR_ENV] = dir;
-    const off = await openDatabase({ dataDir: 'memory://', orm: false, template: false });
-    t.is(off.schemaVersion, migrations.length);
-    await off.close();
-    const bare = await openDatabase({ dataDir: 'memory://', orm: false, migrate: false });
-    t.is(bare.schemaVersion, 0);
-    await bare.close();
-    t.deepEqual(await templatesIn(dir), []);
+test.serial('migrate: false and an unwritable folder build nothing and still open', async (t) => {
+  const dir = join(root, 'none');
+  process.env[PGLITE_TEMPLATE_DIR_ENV] = dir;
+  const bare = await openDatabase({ dataDir: 'memory://', orm: false, migrate: false });
+  t.is(bare.schemaVersion, 0);
+  await bare.close();
+  t.deepEqual(await templatesIn(dir), []);
 
-    // a folder that cannot be made (its parent is a file): the database still opens
-    const blocked = join(root, 'a-file');
-    await writeFile(blocked, 'not a folder');
-    process.env[PGLITE_TEMPLATE_DIR_ENV] = join(blocked, 'templates');
-    const db = await openDatabase({ dataDir: 'memory://', orm: false });
-    t.is(db.schemaVersion, migrations.length);
-    await db.close();
-    t.false(existsSync(join(blocked, 'templates')));
-  },
-);
+  // a folder that cannot be made (its parent is a file): the database still opens
+  const blocked = join(root, 'a-file');
+  await writeFile(blocked, 'not a folder');
+  process.env[PGLITE_TEMPLATE_DIR_ENV] = join(blocked, 'templates');
+  const db = await openDatabase({ dataDir: 'memory://', orm: false });
+  t.is(db.schemaVersion, migrations.length);
+  await db.close();
+  t.false(existsSync(join(blocked, 'templates')));
+});
