@@ -68,7 +68,8 @@ export interface AppliedMigration {
 /** Advisory lock key (two int4 halves) serialising migrations across processes. @internal */
 export const MIGRATION_LOCK: readonly [number, number] = [0x48617274, 0x6f6e6f6d];
 
-const DEFAULT_DIMENSIONS = 384;
+/** Embedding dimensions of a new database when none are asked for. @internal */
+export const DEFAULT_DIMENSIONS = 384;
 
 /**
  * Applies the migrations the database is missing, in order, in ONE transaction that holds a

@@ -1,6 +1,7 @@
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { AnyEntity, EntitySchema } from '@mikro-orm/core';
 import type { Knex, MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
@@ -20,12 +21,18 @@ import {
   type VectorStorage,
 } from './database.js';
 import { DatabaseUnavailableError, SchemaOutdatedError, toDatabaseError } from './errors.js';
-import { inspectSchema, migrate } from './migrate.js';
+import { DEFAULT_DIMENSIONS, inspectSchema, migrate } from './migrate.js';
 import {
   migrations as builtinMigrations,
   checkMigrations,
   type Migration,
 } from './migrations/index.js';
+import {
+  pgliteTemplateDir,
+  pgliteTemplateKey,
+  readPgliteTemplate,
+  writePgliteTemplate,
+} from './pglite-template.js';
 
 /**
  * Options of {@link openDatabase}.
@@ -103,6 +110,17 @@ export interface OpenDatabaseOptions {
    * @default true
    */
   orm?: boolean;
+  /**
+   * Embedded PGlite only: start a NEW database (`memory://`, or a folder holding no database
+   * yet) as a copy of a cached template that was initialised and migrated once, instead of
+   * running PostgreSQL's `initdb` and every migration again (about 1 CPU second instead of
+   * 4-5). The first such open on a machine builds the template; it is kept in
+   * `node_modules/.cache/@hartonomous/pipelines` (or the folder named by the environment
+   * variable `HARTONOMOUS_PGLITE_TEMPLATES`; `off` disables templates), keyed by the PGlite
+   * version and the migrations' SQL. Used only when migrating (`migrate` not false).
+   * @default true
+   */
+  template?: boolean;
   /** Cancels opening. @default none */
   signal?: AbortSignal;
 }
@@ -155,6 +173,8 @@ export async function openDatabase(options: string | OpenDatabaseOptions = {}): 
   let pool: ClientPool;
   let closeEmbedded: (() => Promise<void>) | undefined;
   let location: string;
+  let template: Awaited<ReturnType<typeof findTemplate>>;
+  let saveTemplate: (() => Promise<Blob>) | undefined;
   // MikroORM (and the entities, which import it) load only when an ORM is made
   const makeOrm = async (
     driver: { clientUrl: string; pool: object; driverOptions: object } | { knex: Knex },
@@ -213,7 +233,9 @@ export async function openDatabase(options: string | OpenDatabaseOptions = {}): 
   } else {
     const dataDir = opts.dataDir ?? resolve(process.cwd(), DEFAULT_DATA_DIR);
     location = dataDir;
-    const embedded = await openPglite(dataDir, logger, wantOrm);
+    template = await findTemplate(opts, dataDir, schema, vector, migrationList);
+    const embedded = await openPglite(dataDir, logger, wantOrm, template?.tarball);
+    saveTemplate = embedded.dump;
     closeEmbedded = embedded.close;
     pool = embedded.pool;
     knex = embedded.knex;
@@ -289,6 +311,17 @@ export async function openDatabase(options: string | OpenDatabaseOptions = {}): 
   try {
     if (opts.migrate ?? true) await migrate(db, { signal: opts.signal });
     else await inspectSchema(state, opts.signal);
+    if (template && !template.tarball && saveTemplate) {
+      // an optimisation for the next open: a failure to build it is logged, never thrown
+      const saved = await saveTemplate().then(
+        (tarball) => writePgliteTemplate(template.dir, template.key, tarball),
+        (e: unknown) => {
+          logger.debug({ err: e }, 'pglite template not built');
+          return false;
+        },
+      );
+      logger.debug({ template: template.key, saved }, 'pglite template stored');
+    }
   } catch (e) {
     await db.close().catch(() => undefined);
     throw toDatabaseError(backend, e);
@@ -365,6 +398,38 @@ export const PGLITE_SETTINGS: readonly string[] = [
 export const PGLITE_INITDB_PARAMS: readonly string[] = ['--wal-segsize=1'];
 
 /**
+ * The template a new embedded database can start from: where it is kept, its key, and its
+ * tarball when one is stored (`tarball` undefined: build it after migrating). `undefined`
+ * when no template applies: templates off, not migrating, or the folder already holds a
+ * database.
+ */
+async function findTemplate(
+  opts: OpenDatabaseOptions,
+  dataDir: string,
+  schema: string,
+  vector: string,
+  migrationList: readonly Migration[],
+): Promise<{ dir: string; key: string; tarball?: Blob } | undefined> {
+  if (opts.template === false || opts.migrate === false) return undefined;
+  const memory = dataDir.startsWith('memory://');
+  if (!memory && (dataDir.includes('://') || existsSync(join(dataDir, 'PG_VERSION')))) {
+    return undefined;
+  }
+  const dir = pgliteTemplateDir();
+  if (!dir) return undefined;
+  const key = pgliteTemplateKey({
+    migrations: migrationList,
+    schema,
+    // PGlite always has pgvector: 'auto' chooses it
+    vectorStorage: vector === 'bytea' ? 'bytea' : 'pgvector',
+    embeddingDimensions: opts.dimensions ?? DEFAULT_DIMENSIONS,
+    initdbParams: PGLITE_INITDB_PARAMS,
+  });
+  const tarball = await readPgliteTemplate(dir, key);
+  return tarball ? { dir, key, tarball } : { dir, key };
+}
+
+/**
  * An embedded PGlite (with pgvector) behind a one-connection pool: knex's (for MikroORM), or
  * with `withKnex: false` one node-postgres client handed out by {@link singleClientPool}.
  */
@@ -372,7 +437,13 @@ async function openPglite(
   dataDir: string,
   logger: Logger,
   withKnex: boolean,
-): Promise<{ knex?: Knex; pool: ClientPool; close: () => Promise<void> }> {
+  template?: Blob,
+): Promise<{
+  knex?: Knex;
+  pool: ClientPool;
+  close: () => Promise<void>;
+  dump: () => Promise<Blob>;
+}> {
   const [{ PGlite }, { vector }, { createPgConfig }] = await Promise.all([
     import('@electric-sql/pglite'),
     import('@electric-sql/pglite-pgvector'),
@@ -383,12 +454,18 @@ async function openPglite(
   try {
     pglite = await PGlite.create(dataDir, {
       extensions: { vector },
+      ...(template ? { loadDataDir: template } : {}),
       initDbStartParams: [...PGLITE_INITDB_PARAMS],
       startParams: [...PGlite.defaultStartParams, ...PGLITE_SETTINGS.flatMap((s) => ['-c', s])],
     });
   } catch (e) {
     throw new DatabaseUnavailableError('pglite', e);
   }
+  // a checkpoint first: the copy then starts without replaying the WAL of the migrations
+  const dump = async () => {
+    await pglite.exec('CHECKPOINT');
+    return pglite.dumpDataDir('none');
+  };
   const connectionConfig = () => {
     const config = createPgConfig(pglite);
     return {
@@ -408,6 +485,7 @@ async function openPglite(
       await client.connect();
       return {
         pool: singleClientPool(client),
+        dump,
         close: async () => {
           try {
             await client.end();
@@ -449,6 +527,7 @@ async function openPglite(
   return {
     knex,
     pool: knexPool(knex),
+    dump,
     close: async () => {
       try {
         await knex.destroy();

@@ -93,6 +93,7 @@ test('orm: false opens PGlite without loading MikroORM or knex; the hot path wor
   const child = runScript(
     fileURLToPath(new URL('../support/open-without-orm.ts', import.meta.url)),
     {},
+    { bundle: false },
   );
   const line = await child.line('{', 110_000);
   await child.exited;

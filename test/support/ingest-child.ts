@@ -1,6 +1,6 @@
 /**
  * A process that ingests a generated corpus, for the crash and multi-process accounting tests.
- * Run as a child (`node --import tsx test/support/ingest-child.ts`) with env `DATABASE_URL`,
+ * Run as a child (`runScript` of test/support/child-process.ts) with env `DATABASE_URL`,
  * `DB_SCHEMA`, `PREFIX`, `COUNT` (items), `POOL` (distinct contents), `STEP` and `OFFSET`
  * (item `i` has content `<PREFIX> <(i * STEP + OFFSET) % POOL>`), optional `BATCH_SIZE`.
  * Prints `STARTED` once the database is open and `REPORT <json>` (the ingestion report) at the
@@ -9,6 +9,7 @@
  * @internal
  * @module
  */
+import { pathToFileURL } from 'node:url';
 import { ingest } from '../../lib/atoms/ingest.js';
 import type { AtomInput } from '../../lib/atoms/ingest-steps.js';
 import { localEmbedder } from '../../lib/atoms/local-embedder.js';
@@ -48,7 +49,8 @@ async function main(): Promise<void> {
   console.log(`REPORT ${JSON.stringify({ ...report, failures: report.failures.slice(0, 5) })}`);
 }
 
-if (process.argv[1]?.endsWith('ingest-child.ts')) {
+// run as a script (also as its bundle), not when the test imports corpusItem from here
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().then(
     () => process.exit(0),
     (e: unknown) => {
