@@ -8,6 +8,7 @@
  * @internal
  * @module
  */
+import { pathToFileURL } from 'node:url';
 import { reembed } from '../../lib/documents/reembed.js';
 import { openAIEmbedder } from '../../lib/http/openai-embedder.js';
 import { openDatabase } from '../../lib/postgres/open-database.js';
@@ -42,7 +43,7 @@ async function main(): Promise<void> {
   console.log(`REPORT ${JSON.stringify(report)}`);
 }
 
-if (process.argv[1]?.endsWith('reembed-child.ts')) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().then(
     () => process.exit(0),
     (e: unknown) => {
