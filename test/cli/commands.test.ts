@@ -5,7 +5,7 @@
  */
 
 import { getEventListeners } from 'node:events';
-import { rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import type { DatabaseStats } from '../../lib/cli/database-stats.js';
@@ -17,6 +17,7 @@ import {
   type CliTarget,
   CORPUS_DISTINCT,
   CORPUS_ITEMS,
+  migratedFolder,
   PARAGRAPHS,
   pgliteTarget,
   postgresTarget,
@@ -30,22 +31,7 @@ import { startEmbeddingServer } from '../support/embedding-server.js';
 const KNOWN_VERSION = migrations.at(-1)?.id ?? 0;
 const unavailable = await serverUnavailableReason();
 
-// one migrated PGlite folder per file, created by the command under test; tests copy it
-let template: Promise<string> | undefined;
-const templateDir = (): Promise<string> => {
-  template ??= (async () => {
-    const { dir } = await tempDir('template');
-    const dataDir = join(dir, 'db');
-    const r = await runCli(['migrate', '--data-dir', dataDir]);
-    if (r.code !== 0) throw new Error(`migrate failed: ${r.stderr}`);
-    return dataDir;
-  })();
-  return template;
-};
-test.after.always(async () => {
-  const dir = await template?.catch(() => undefined);
-  if (dir) await rm(join(dir, '..'), { recursive: true, force: true });
-});
+const templateDir = migratedFolder('template');
 
 type Body = (t: ExecutionContext, target: CliTarget, corpus: string) => Promise<void>;
 

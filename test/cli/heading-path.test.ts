@@ -3,13 +3,19 @@
  * chunk's document id, position and heading path (as the markdown chunker gives them) in the
  * atom's metadata, and `export` reads them back.
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import type { ExportLine } from '../../lib/cli/export-command.js';
 import type { IngestCommandReport } from '../../lib/cli/ingest-command.js';
 import type { SyncCommandReport } from '../../lib/cli/sync-command.js';
-import { pgliteTarget, postgresTarget, runCli, tempDir } from '../support/cli-helpers.js';
+import {
+  migratedFolder,
+  pgliteTarget,
+  postgresTarget,
+  runCli,
+  tempDir,
+} from '../support/cli-helpers.js';
 import { serverUnavailableReason } from '../support/databases.js';
 
 const unavailable = await serverUnavailableReason();
@@ -51,21 +57,7 @@ const GUIDE_CHUNKS = [
 
 const NOTES = 'Before any heading.\n\n# Notes\n\nA note.\n';
 
-let template: Promise<string> | undefined;
-const templateDir = (): Promise<string> => {
-  template ??= (async () => {
-    const { dir } = await tempDir('heading-template');
-    const dataDir = join(dir, 'db');
-    const r = await runCli(['migrate', '--data-dir', dataDir]);
-    if (r.code !== 0) throw new Error(`migrate failed: ${r.stderr}`);
-    return dataDir;
-  })();
-  return template;
-};
-test.after.always(async () => {
-  const dir = await template?.catch(() => undefined);
-  if (dir) await rm(join(dir, '..'), { recursive: true, force: true });
-});
+const templateDir = migratedFolder('heading');
 
 for (const backend of ['postgres', 'pglite'] as const) {
   const name = `sync and ingest store each chunk's document id, position and heading path [${backend}]`;

@@ -3,65 +3,14 @@
  * vectors are filled (resumed after an interrupt), searched by name and, after
  * `--set-default`, by the collection's default.
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import test, { type ExecutionContext } from 'ava';
 import type { ReembedCommandReport } from '../../lib/cli/reembed-command.js';
 import type { SearchCommandResult } from '../../lib/cli/search-command.js';
 import type { SyncCommandReport } from '../../lib/cli/sync-command.js';
-import {
-  type CliTarget,
-  pgliteTarget,
-  postgresTarget,
-  runCli,
-  tempDir,
-} from '../support/cli-helpers.js';
-import { serverUnavailableReason } from '../support/databases.js';
+import { cliTestOnBoth, runCli } from '../support/cli-helpers.js';
 
-const unavailable = await serverUnavailableReason();
-
-let template: Promise<string> | undefined;
-const templateDir = (): Promise<string> => {
-  template ??= (async () => {
-    const { dir } = await tempDir('reembed-template');
-    const dataDir = join(dir, 'db');
-    const r = await runCli(['migrate', '--data-dir', dataDir]);
-    if (r.code !== 0) throw new Error(`migrate failed: ${r.stderr}`);
-    return dataDir;
-  })();
-  return template;
-};
-test.after.always(async () => {
-  const dir = await template?.catch(() => undefined);
-  if (dir) await rm(join(dir, '..'), { recursive: true, force: true });
-});
-
-function both(
-  title: string,
-  body: (t: ExecutionContext, target: CliTarget, folder: string) => Promise<void>,
-): void {
-  for (const backend of ['postgres', 'pglite'] as const) {
-    const name = `${title} [${backend}]`;
-    if (backend === 'postgres' && unavailable) {
-      test.skip(`${name} (server unreachable: ${unavailable})`, () => undefined);
-      continue;
-    }
-    test(name, async (t) => {
-      t.timeout(900_000); // PGlite opens its folder once per command run (slow on a loaded machine)
-      const target =
-        backend === 'postgres'
-          ? postgresTarget('reembed')
-          : await pgliteTarget(await templateDir(), 'reembed');
-      const folder = await tempDir('reembed');
-      try {
-        await body(t, target, folder.dir);
-      } finally {
-        await target.dispose();
-        await folder.remove();
-      }
-    });
-  }
-}
+const both = await cliTestOnBoth('reembed');
 
 const json = <T>(text: string): T => JSON.parse(text) as T;
 

@@ -8,9 +8,10 @@ import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { knex } from '@mikro-orm/postgresql';
+import test, { type ExecutionContext } from 'ava';
 import type { CliIo } from '../../lib/cli/cli-io.js';
 import { run } from '../../lib/cli/run.js';
-import { SERVER_URL, uniqueSchema } from './databases.js';
+import { SERVER_URL, serverUnavailableReason, uniqueSchema } from './databases.js';
 
 /** What a run printed and returned. */
 export interface CliResult {
@@ -138,4 +139,64 @@ export async function pgliteTarget(template: string, tag: string): Promise<CliTa
   const dataDir = join(dir, 'db');
   await cp(template, dataDir, { recursive: true });
   return { backend: 'pglite', args: ['--data-dir', dataDir], dispose: remove };
+}
+
+/**
+ * One migrated PGlite folder per test file, made by the CLI's own `migrate` on first use and
+ * removed after the file: {@link pgliteTarget} copies it instead of migrating a folder per test.
+ * Call once at the top of a test file.
+ */
+export function migratedFolder(tag: string): () => Promise<string> {
+  let template: Promise<string> | undefined;
+  test.after.always(async () => {
+    const dir = await template?.catch(() => undefined);
+    if (dir) await rm(join(dir, '..'), { recursive: true, force: true });
+  });
+  return () => {
+    template ??= (async () => {
+      const { dir } = await tempDir(`${tag}-template`);
+      const dataDir = join(dir, 'db');
+      const r = await runCli(['migrate', '--data-dir', dataDir]);
+      if (r.code !== 0) throw new Error(`migrate failed: ${r.stderr}`);
+      return dataDir;
+    })();
+    return template;
+  };
+}
+
+/** A CLI test body: the database target and an empty scratch folder. */
+export type CliBody = (t: ExecutionContext, target: CliTarget, folder: string) => Promise<void>;
+
+/**
+ * Registers a CLI test on the PostgreSQL server and on a PGlite folder (`[postgres]`,
+ * `[pglite]`); the server test is skipped only outside CI when the server is unreachable.
+ * `serialPglite` runs the PGlite variant serially (several PGlite processes at once are slow).
+ */
+export async function cliTestOnBoth(
+  tag: string,
+  options: { serialPglite?: boolean } = {},
+): Promise<(title: string, body: CliBody) => void> {
+  const unavailable = await serverUnavailableReason();
+  const folder0 = migratedFolder(tag);
+  return (title, body) => {
+    for (const backend of ['postgres', 'pglite'] as const) {
+      const name = `${title} [${backend}]`;
+      if (backend === 'postgres' && unavailable) {
+        test.skip(`${name} (server unreachable: ${unavailable})`, () => undefined);
+        continue;
+      }
+      (backend === 'pglite' && options.serialPglite ? test.serial : test)(name, async (t) => {
+        t.timeout(900_000); // PGlite opens its folder once per command run (slow on a loaded machine)
+        const target =
+          backend === 'postgres' ? postgresTarget(tag) : await pgliteTarget(await folder0(), tag);
+        const folder = await tempDir(tag);
+        try {
+          await body(t, target, folder.dir);
+        } finally {
+          await target.dispose();
+          await folder.remove();
+        }
+      });
+    }
+  };
 }
