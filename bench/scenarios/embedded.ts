@@ -3,8 +3,8 @@
  * timed from outside (wall clock, and CPU time from `/usr/bin/time` where it exists, which on a
  * shared machine is the steadier figure):
  *
- * - `npm run demo` (tsx examples/demo.ts) into a new data folder with an empty tsx cache (the
- *   first run after a clone), then again on the same folder with the cache warm;
+ * - `npm run demo` (tsx examples/demo.ts) into a new data folder with an empty tsx cache and no
+ *   PGlite template (the first run after a clone), then again on the same folder with the cache warm;
  * - `hartonomous search` (the built bin, dist/cli/main.js) against a PGlite folder holding N
  *   atoms (20,000: about 200 bytes of text each, 384-float vectors), `npm run cli` (what a clone
  *   runs: scripts/cli.mjs, the built dist/ when current), the sources through tsx, and two
@@ -154,16 +154,21 @@ export async function embedded(ctx: BenchContext): Promise<ScenarioResult> {
     );
     for (const s of searchers) searchCpu.set(s.name, (searchCpu.get(s.name) ?? []).slice(1));
 
-    // 3. the demo, first (new folder, empty tsx cache) and second (same folder, warm cache)
+    // 3. the demo, first (new folder, empty tsx cache, no template) and second (same folder, warm cache)
     const demoCpu = new Map<string, number[]>();
     const demoWall = new Map<string, { samples: number[]; ratios: number[] }>();
-    const first = 'npm run demo, first run (new data folder, empty tsx cache)';
+    const first = 'npm run demo, first run (new data folder, empty tsx cache, no PGlite template)';
     const second = 'npm run demo, second run (same folder, warm cache)';
     const demoRounds = process.env.BENCH_EMBEDDED_DEMO === '0' ? 0 : rounds;
     for (let r = 0; r < demoRounds; r++) {
       const dir = mkdtempSync(join(work, 'demo-'));
       const cache = mkdtempSync(join(work, 'tmp-'));
-      const env = { DEMO_DATA_DIR: join(dir, 'data'), TMPDIR: cache };
+      // a clone's first run: no tsx cache and no PGlite template yet (both are built by this run)
+      const env = {
+        DEMO_DATA_DIR: join(dir, 'data'),
+        TMPDIR: cache,
+        HARTONOMOUS_PGLITE_TEMPLATES: join(cache, 'templates'),
+      };
       const a = run('npm', ['run', 'demo'], env);
       const b = run('npm', ['run', 'demo'], env);
       rmSync(dir, { recursive: true, force: true });
