@@ -60,14 +60,6 @@ serverTest(
       { length: DISTINCT },
       (_, i) => `scale-out atom ${i}: ${'the quick brown fox '.repeat(1 + (i % 5))}${i * 7919}`,
     );
-    for (let i = 0; i < MESSAGES; i++) {
-      const content = contents[i % DISTINCT] as string;
-      peer.enqueue(inQueue, {
-        message_id: `in-${i}`,
-        body: { content, sourceId: `msg-${i}` },
-      });
-    }
-    t.is(peer.messages(inQueue).length, MESSAGES);
 
     for (let i = 0; i < WORKERS; i++) {
       children.push(
@@ -86,6 +78,22 @@ serverTest(
     t.timeout(20 * 60_000); // the waits below are guards against a hang, not speed checks
     await until(() => children.every(ready), 'workers ready', 240_000);
     const readyAt = Date.now() - started;
+    // the messages go in once every worker's receiver is attached: a worker that started late
+    // would otherwise find the queue already drained by the others (competing consumers are
+    // checked below)
+    await until(
+      () => peer.stats(inQueue).consumerLinks >= WORKERS,
+      'every worker receiving',
+      240_000,
+    );
+    for (let i = 0; i < MESSAGES; i++) {
+      const content = contents[i % DISTINCT] as string;
+      peer.enqueue(inQueue, {
+        message_id: `in-${i}`,
+        body: { content, sourceId: `msg-${i}` },
+      });
+    }
+    t.is(peer.messages(inQueue).length, MESSAGES);
 
     // cheap checks first: the peer shares this process, and listing thousands of messages is not free
     await until(
