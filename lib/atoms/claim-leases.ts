@@ -66,8 +66,17 @@ function leasesOf(db: Database): Leases {
   const state = stateOf(db);
   let leases = registry.get(state);
   if (!leases) {
-    leases = { state, holders: new Map(), session: undefined, idleTimer: undefined };
-    registry.set(state, leases);
+    const created: Leases = { state, holders: new Map(), session: undefined, idleTimer: undefined };
+    registry.set(state, created);
+    // the lock session is a connection beside the pool: it closes with the handle, so a lease
+    // taken by a step still running when its run was cancelled cannot outlive the database
+    state.closeHooks.push(async () => {
+      if (created.idleTimer) clearTimeout(created.idleTimer);
+      created.idleTimer = undefined;
+      created.holders.clear();
+      await closeSession(created);
+    });
+    leases = created;
   }
   return leases;
 }
@@ -102,6 +111,7 @@ export function lockKey(schema: string, hash: string): string {
 
 function session(leases: Leases): LockSession {
   if (leases.session && !leases.session.broken) return leases.session;
+  if (leases.state.closed) throw new TypeError('the database has been closed');
   const internals = knexClientOf(leases.state);
   const s: LockSession = {
     broken: false,

@@ -141,6 +141,11 @@ export interface DatabaseState {
   settings?: DatabaseSettings;
   vectorOid?: number;
   closed: boolean;
+  /**
+   * Run by `close()` before the pool closes: resources held beside the pool (the claim
+   * leases' dedicated connection) close with the handle.
+   */
+  readonly closeHooks: Array<() => Promise<void>>;
 }
 
 const states = new WeakMap<Database, DatabaseState>();

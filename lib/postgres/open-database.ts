@@ -260,6 +260,7 @@ export async function openDatabase(options: string | OpenDatabaseOptions = {}): 
     requested: { dimensions: opts.dimensions, vector },
     version: 0,
     closed: false,
+    closeHooks: [],
   };
   const known = migrationList.at(-1)?.id ?? 0;
   let closing: Promise<void> | undefined;
@@ -289,6 +290,7 @@ export async function openDatabase(options: string | OpenDatabaseOptions = {}): 
       closing ??= (async () => {
         state.closed = true;
         try {
+          await Promise.all(state.closeHooks.map((hook) => hook().catch(() => undefined)));
           await orm?.close(true);
         } finally {
           await closeEmbedded?.();

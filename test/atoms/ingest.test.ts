@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import test from 'ava';
 import { lastValueFrom, toArray } from 'rxjs';
 import { claimHashes } from '../../lib/atoms/claim-hashes.js';
-import { leaseHashes, releaseLeases } from '../../lib/atoms/claim-leases.js';
+import { leaseHashes, lockKey, releaseLeases } from '../../lib/atoms/claim-leases.js';
 import type { Embedder } from '../../lib/atoms/embedder.js';
 import {
   isContentTooLargeError,
@@ -248,6 +248,38 @@ serverTest(
       t.true(c.atoms < 3_000);
     } finally {
       await proxy.close();
+      await db.close().catch(() => undefined);
+      await dropSchemaAndClose(admin, schema);
+    }
+  },
+);
+
+serverTest(
+  'closing a database frees the claims still leased on it (a step that outlived a cancelled run)',
+  async (t) => {
+    const schema = uniqueSchema('ingest_close');
+    const admin = await openDatabase({ url: SERVER_URL, schema });
+    const db = await openDatabase({ url: SERVER_URL, schema });
+    try {
+      const hash = contentHash(`${tag()} held at close`);
+      const key = lockKey(schema, hash);
+      const held = async () => {
+        const rows = await admin.orm.em.getConnection().execute<Array<{ n: string }>>(
+          `SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory'
+               AND ((classid::bigint << 32) | objid::bigint) = ?::bigint`,
+          [key],
+        );
+        return Number(rows[0]?.n ?? 0);
+      };
+      t.deepEqual((await leaseHashes(db, [hash], 'left-behind')).won, [hash]);
+      t.is(await held(), 1, 'the lease is an advisory lock');
+      await db.close(); // never released by its owner
+      t.is(await held(), 0, 'the lock went with the handle');
+      await t.throwsAsync(leaseHashes(db, [contentHash('after close')], 'late-step'), {
+        instanceOf: TypeError,
+      });
+      t.deepEqual((await leaseHashes(admin, [hash], 'next-run')).won, [hash], 'free at once');
+    } finally {
       await db.close().catch(() => undefined);
       await dropSchemaAndClose(admin, schema);
     }
