@@ -41,8 +41,8 @@ import { corpus } from '../support/corpus.js';
 import { startBenchEmbeddingServer } from '../support/embedding-server.js';
 import { type LangChainFactory, loadLangChain } from '../support/langchain.js';
 import { pairwise, rowsOf, samplesOf, timed } from '../support/measure.js';
-import { startPgliteServer } from '../support/pglite-server.js';
-import { openFresh, uniqueSchema, withRawClient } from '../support/postgres.js';
+import { openOnSocket, startPgliteServer } from '../support/pglite-server.js';
+import { openFresh, withRawClient } from '../support/postgres.js';
 
 const DIMS = 384;
 const LATENCY_MS = 5;
@@ -167,24 +167,6 @@ export async function ingestion(ctx: BenchContext): Promise<ScenarioResult> {
     const COLUMNS =
       'content_hash, content, content_type, byte_size, embedding, embedding_model, embedding_dims, metadata';
     /** a fresh schema of the socket's PGlite, migrated by the library */
-    const openOnSocket = async (tag: string) => {
-      const schema = uniqueSchema(tag);
-      const db = await openDatabase({ url: socket.url, schema, poolSize: 1 });
-      return {
-        db,
-        schema,
-        dispose: async () => {
-          try {
-            await db.orm.em.getConnection().execute(`DROP SCHEMA "${schema}" CASCADE`);
-          } finally {
-            await db.close();
-            // the socket's connections share ONE backend: prepared statements outlive the
-            // connection that made them, and the next fresh connection would prepare again
-            await socket.pglite.exec('DEALLOCATE ALL');
-          }
-        },
-      };
-    };
 
     contenders = [
       {
@@ -234,7 +216,7 @@ export async function ingestion(ctx: BenchContext): Promise<ScenarioResult> {
         name: 'binary COPY → embedded PGlite',
         note: "same rows into a library-migrated atoms table, `COPY ... FROM '/dev/blob'`; encoding timed",
         run: async () => {
-          const fresh = await openOnSocket('copy');
+          const fresh = await openOnSocket(socket, 'copy');
           try {
             let copied = 0;
             const r = await timed(size, async () => {
@@ -286,7 +268,7 @@ export async function ingestion(ctx: BenchContext): Promise<ScenarioResult> {
         name: 'ingest() → pgvector on PGlite over pglite-socket, 5 ms embedding server',
         note: 'the database LangChain writes to below, through the same wire',
         run: async () => {
-          const fresh = await openOnSocket('pipe');
+          const fresh = await openOnSocket(socket, 'pipe');
           try {
             return await runIngest(fresh.db, 'socket', true, RERUN.socket);
           } finally {

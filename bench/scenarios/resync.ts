@@ -22,7 +22,7 @@ import {
   ingestDocuments,
   paragraphChunker,
 } from '@hartonomous/pipelines/documents';
-import { type Database, openDatabase } from '@hartonomous/pipelines/postgres';
+import { openDatabase } from '@hartonomous/pipelines/postgres';
 import {
   type BenchContext,
   fmt,
@@ -35,8 +35,8 @@ import { corpus } from '../support/corpus.js';
 import { startBenchEmbeddingServer } from '../support/embedding-server.js';
 import { type LangChainFactory, loadLangChain } from '../support/langchain.js';
 import { pairwise, rowsOf, samplesOf, timed } from '../support/measure.js';
-import { type PgliteServer, startPgliteServer } from '../support/pglite-server.js';
-import { openFresh, SERVER_URL, uniqueSchema } from '../support/postgres.js';
+import { openOnSocket, type PgliteServer, startPgliteServer } from '../support/pglite-server.js';
+import { openFresh, SERVER_URL } from '../support/postgres.js';
 
 const DIMS = 384;
 const LATENCY_MS = 5;
@@ -184,28 +184,6 @@ const OURS = `ingestDocuments() ${WHERE}: unchanged re-sync`;
 const THEIRS = `LangChain.js index() ${WHERE}: unchanged re-sync`;
 const OURS_FIRST = `ingestDocuments() ${WHERE}: first sync`;
 const THEIRS_FIRST = `LangChain.js index() ${WHERE}: first sync`;
-
-/** A fresh schema on the socket's database, with its clean-up. */
-async function openOnSocket(
-  socket: PgliteServer,
-  tag: string,
-): Promise<{ db: Database; dispose: () => Promise<void> }> {
-  const schema = uniqueSchema(tag);
-  const db = await openDatabase({ url: socket.url, schema, poolSize: 1 });
-  return {
-    db,
-    dispose: async () => {
-      try {
-        await db.orm.em.getConnection().execute(`DROP SCHEMA "${schema}" CASCADE`);
-      } finally {
-        await db.close();
-        // the socket's connections share ONE backend: prepared statements outlive the
-        // connection that made them, and the next fresh connection would prepare again
-        await socket.pglite.exec('DEALLOCATE ALL');
-      }
-    },
-  };
-}
 
 /** The documents as LangChain chunks: the same paragraph chunker, `source` = document id. */
 function chunksOf(docs: readonly DocumentInput[]): { content: string; source: string }[] {

@@ -7,6 +7,8 @@
 import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { type Database, openDatabase } from '@hartonomous/pipelines/postgres';
+import { uniqueSchema } from './postgres.js';
 
 /** A running socket server and its database. */
 export interface PgliteServer {
@@ -50,4 +52,27 @@ function portOf(server: PGLiteSocketServer): number {
     return Number((address as { port: number }).port);
   }
   throw new Error('pglite-socket: cannot tell the port it listens on');
+}
+
+/** A fresh schema on the socket's database (one pool connection), with its clean-up. */
+export async function openOnSocket(
+  socket: PgliteServer,
+  tag: string,
+): Promise<{ db: Database; schema: string; dispose: () => Promise<void> }> {
+  const schema = uniqueSchema(tag);
+  const db = await openDatabase({ url: socket.url, schema, poolSize: 1 });
+  return {
+    db,
+    schema,
+    dispose: async () => {
+      try {
+        await db.orm.em.getConnection().execute(`DROP SCHEMA "${schema}" CASCADE`);
+      } finally {
+        await db.close();
+        // the socket's connections share ONE backend: prepared statements outlive the
+        // connection that made them, and the next fresh connection would prepare again
+        await socket.pglite.exec('DEALLOCATE ALL');
+      }
+    },
+  };
 }
