@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { isSagaInterruptedError, type SagaEvent } from '../../lib/index.js';
 import { loadSaga, resumeSagas } from '../../lib/postgres/index.js';
-import { bundledScript } from '../support/child-bundle.js';
+import { bundleArgs } from '../support/child-bundle.js';
 import { openTestDatabase, SERVER_URL, serverUnavailableReason } from '../support/databases.js';
 import { crashSaga, EFFECTS_DDL, UNDO_DDL } from '../support/saga-crash.js';
 
@@ -23,21 +23,17 @@ async function runChildUntilReady(
   sagaId: string,
   crashAt: 'action' | 'compensation',
 ): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    ['--enable-source-maps', bundledScript('test/support/saga-crash.ts')],
-    {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        DATABASE_URL: SERVER_URL,
-        SAGA_SCHEMA: schema,
-        SAGA_ID: sagaId,
-        CRASH_AT: crashAt,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+  const child = spawn(process.execPath, bundleArgs('test/support/saga-crash.ts'), {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      DATABASE_URL: SERVER_URL,
+      SAGA_SCHEMA: schema,
+      SAGA_ID: sagaId,
+      CRASH_AT: crashAt,
     },
-  );
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     stderr += d.toString();

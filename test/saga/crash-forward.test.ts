@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import type { SagaSnapshot } from '../../lib/index.js';
 import { loadSaga } from '../../lib/postgres/index.js';
-import { bundledScript } from '../support/child-bundle.js';
+import { bundleArgs } from '../support/child-bundle.js';
 import { openTestDatabase, SERVER_URL, serverUnavailableReason } from '../support/databases.js';
 import {
   FORWARD_EFFECTS_DDL,
@@ -49,15 +49,11 @@ interface Child {
 }
 
 function startChild(schema: string, env: Record<string, string>): Child {
-  const child = spawn(
-    process.execPath,
-    ['--enable-source-maps', bundledScript('test/support/saga-forward.ts')],
-    {
-      cwd: ROOT,
-      env: { ...process.env, DATABASE_URL: SERVER_URL, SAGA_SCHEMA: schema, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const child = spawn(process.execPath, bundleArgs('test/support/saga-forward.ts'), {
+    cwd: ROOT,
+    env: { ...process.env, DATABASE_URL: SERVER_URL, SAGA_SCHEMA: schema, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => {

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { bundledScript } from '../support/child-bundle.js';
+import { bundleArgs } from '../support/child-bundle.js';
 import { openTestDatabase, SERVER_URL, serverUnavailableReason } from '../support/databases.js';
 import { FORWARD_EFFECTS_DDL, failsAtS4, type StartResult } from '../support/saga-forward.js';
 
@@ -28,22 +28,18 @@ if (unavailable) {
     const ids = Array.from({ length: 24 }, (_, i) => ({ id: `id-${i}`, input: i + 1 }));
 
     const children = [0, 1].map(() => {
-      const child = spawn(
-        process.execPath,
-        ['--enable-source-maps', bundledScript('test/support/saga-forward.ts')],
-        {
-          cwd: ROOT,
-          env: {
-            ...process.env,
-            DATABASE_URL: SERVER_URL,
-            SAGA_SCHEMA: schema,
-            SAGA_MODE: 'start',
-            SAGA_NAME: name,
-            SAGA_IDS: ids.map((x) => `${x.id}=${x.input}`).join(','),
-          },
-          stdio: ['pipe', 'pipe', 'pipe'],
+      const child = spawn(process.execPath, bundleArgs('test/support/saga-forward.ts'), {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          DATABASE_URL: SERVER_URL,
+          SAGA_SCHEMA: schema,
+          SAGA_MODE: 'start',
+          SAGA_NAME: name,
+          SAGA_IDS: ids.map((x) => `${x.id}=${x.input}`).join(','),
         },
-      );
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
       let out = '';
       let err = '';
       child.stdout.on('data', (d: Buffer) => {

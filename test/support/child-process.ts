@@ -1,6 +1,6 @@
 /**
  * Runs a test-support script in a child process (`node <bundle of the script>`, see
- * {@link bundledScript}) and collects its
+ * {@link bundleArgs}) and collects its
  * output lines, for the crash and scale-out tests. The child's stdin is a pipe the parent holds
  * open: the support scripts exit when it closes, so a child never outlives a crashed test.
  *
@@ -10,7 +10,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
-import { bundledScript } from './child-bundle.js';
+import { bundleArgs } from './child-bundle.js';
 
 /** A running child script. */
 export interface ChildScript {
@@ -36,10 +36,7 @@ export function runScript(
   env: Record<string, string>,
   options: { bundle?: boolean } = {},
 ): ChildScript {
-  const args =
-    options.bundle === false
-      ? ['--import', 'tsx', script]
-      : ['--enable-source-maps', bundledScript(script)];
+  const args = options.bundle === false ? ['--import', 'tsx', script] : bundleArgs(script);
   const child = spawn(process.execPath, args, {
     env: { ...process.env, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
