@@ -394,10 +394,24 @@ export const PGLITE_SETTINGS: readonly string[] = [
 
 /**
  * `initdb` options of a new PGlite folder: 1MB WAL segments instead of 16MB, so a closed
- * folder keeps one or two megabytes of WAL, not 16-32.
+ * folder keeps one or two megabytes of WAL, not 16-32; and no WAL recycling during `initdb`
+ * either (with it, `initdb` leaves five future segments behind that a new folder carried
+ * until it had written 5 MB of WAL).
  * @internal
  */
-export const PGLITE_INITDB_PARAMS: readonly string[] = ['--wal-segsize=1'];
+export const PGLITE_INITDB_PARAMS: readonly string[] = ['--wal-segsize=1', '-c', 'wal_recycle=off'];
+
+/**
+ * Drops PGlite's `template0` and `template1` (the sources of `CREATE DATABASE`, which an
+ * embedded database never runs: PGlite opens one database, `postgres`) before a template is
+ * dumped: 14 MB less in every folder made from it.
+ */
+const DROP_TEMPLATE_DATABASES: readonly string[] = [
+  "UPDATE pg_database SET datistemplate = false WHERE datname IN ('template0', 'template1')",
+  // one statement each: DROP DATABASE refuses to run inside a (multi-statement) transaction
+  'DROP DATABASE IF EXISTS template0',
+  'DROP DATABASE IF EXISTS template1',
+];
 
 /**
  * The template a new embedded database can start from: where it is kept, its key, and its
@@ -463,8 +477,10 @@ async function openPglite(
   } catch (e) {
     throw new DatabaseUnavailableError('pglite', e);
   }
-  // a checkpoint first: the copy then starts without replaying the WAL of the migrations
+  // the template holds one database (template0 and template1 dropped: see pglite-template.ts),
+  // and a checkpoint comes first: the copy then starts without replaying the migrations' WAL
   const dump = async () => {
+    for (const sql of DROP_TEMPLATE_DATABASES) await pglite.exec(sql);
     await pglite.exec('CHECKPOINT');
     return pglite.dumpDataDir('none');
   };

@@ -142,12 +142,25 @@ test.serial(
     );
     await db.close();
     t.true(existsSync(join(dataDir, 'PG_VERSION')));
+    // one database in the folder (template0 and template1 dropped), and no WAL segments
+    // recycled ahead by initdb: the WAL of a new folder is one or two 1 MB segments
+    const segments = (await readdir(join(dataDir, 'pg_wal'))).filter((f) =>
+      /^[0-9A-F]{24}$/.test(f),
+    );
+    t.true(segments.length <= 2, `WAL segments in a new folder: ${segments.join(', ')}`);
     const reopened = await openDatabase({ dataDir, orm: false });
     try {
       const now = await describe(reopened);
       t.deepEqual(now.tables, expected.tables);
       t.deepEqual(now.versions, expected.versions);
       t.deepEqual(now.settings, [...expected.settings, 'probe="kept"'].sort());
+      const databases = await withClient(stateOf(reopened), undefined, (c) =>
+        c.query<{ datname: string }>('SELECT datname FROM pg_database ORDER BY 1'),
+      );
+      t.deepEqual(
+        databases.rows.map((r) => r.datname),
+        ['postgres'],
+      );
     } finally {
       await reopened.close();
     }
