@@ -1,24 +1,33 @@
 // Runs npm test's checks side by side (the machine has two cores; each check is mostly one):
 // every argument is one shell command line, its steps joined by `&&` run in order. Output of
-// each command is printed whole when it ends, so lines never interleave. Exits with the first
-// non-zero status, after every command has ended.
+// each command is printed whole when it ends, so lines never interleave; with `--live` the
+// LAST command's output streams as it comes instead (npm test: ava's progress), and the others'
+// whole blocks appear between its lines. Exits with the first non-zero status, after every
+// command has ended.
 //   node scripts/run-parallel.mjs "npm run lint" "npm run build && npm run check:package"
+//   node scripts/run-parallel.mjs --live "npm run lint" "ava"
 import { spawn } from 'node:child_process';
 
-const commands = process.argv.slice(2);
+const args = process.argv.slice(2);
+const live = args[0] === '--live';
+const commands = live ? args.slice(1) : args;
 if (commands.length === 0) {
-  console.error('usage: node scripts/run-parallel.mjs "<command>" ["<command>" ...]');
+  console.error('usage: node scripts/run-parallel.mjs [--live] "<command>" ["<command>" ...]');
   process.exit(2);
 }
 const started = Date.now();
 const results = await Promise.all(
   commands.map(
-    (command) =>
+    (command, i) =>
       new Promise((resolve) => {
-        const child = spawn(command, { shell: true, stdio: ['ignore', 'pipe', 'pipe'] });
+        const streamed = live && i === commands.length - 1;
+        const child = spawn(command, {
+          shell: true,
+          stdio: streamed ? ['ignore', 'inherit', 'inherit'] : ['ignore', 'pipe', 'pipe'],
+        });
         const chunks = [];
-        child.stdout.on('data', (d) => chunks.push(d));
-        child.stderr.on('data', (d) => chunks.push(d));
+        child.stdout?.on('data', (d) => chunks.push(d));
+        child.stderr?.on('data', (d) => chunks.push(d));
         child.on('close', (code, signal) => {
           const seconds = ((Date.now() - started) / 1000).toFixed(1);
           const status = code === 0 ? 'ok' : `FAILED (${signal ?? code})`;
