@@ -1,19 +1,26 @@
 /**
  * ava's configuration (a file, not package.json, so that it can order the test files).
  *
- * The slow files (child processes, crash trials, scale-out) start first: with one file per
- * CPU at a time, a slow file started last would run alone at the end and set the suite's wall
- * time. Each is a guard-railed, event-driven test; none asserts on speed.
+ * The files that run longest (child processes, crash trials, scale-out, PGlite folders and
+ * template builds, message lock timers) start first: with four files at a time, a long file
+ * started last would run alone at the end and set the suite's wall time. Each is a
+ * guard-railed, event-driven test; none asserts on speed.
  */
 const SLOW_FIRST = [
   'test/saga/crash-forward.test.ts',
-  'test/scale-out/scale-out.test.ts',
-  'test/outbox/crash.test.ts',
+  'test/cli/commands.test.ts',
   'test/service-bus/atom-worker.test.ts',
+  'test/scale-out/scale-out.test.ts',
+  'test/postgres/pglite-template.test.ts',
+  'test/documents/reembed-crash.test.ts',
+  'test/outbox/crash.test.ts',
+  'test/postgres/open-current.test.ts',
+  // waits out message lock durations: its time is timers, best spent beside others' CPU work
+  'test/service-bus/source.test.ts',
+  'test/scripts/check-readme.test.ts',
   'test/saga/start-once.test.ts',
   'test/cli/main.test.ts',
   'test/saga/crash-backward.test.ts',
-  'test/scripts/check-readme.test.ts',
 ];
 
 /** Position of a file in SLOW_FIRST (files not listed keep their order after them). */

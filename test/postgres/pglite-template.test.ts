@@ -128,7 +128,9 @@ test.serial(
 test.serial(
   'a new folder starts from the template and reopens as an ordinary database',
   async (t) => {
-    const dir = join(root, 'folder');
+    // the folder of the test above: its template is loaded here (built when this test runs
+    // alone), one initdb less
+    const dir = join(root, 'concurrent');
     process.env[PGLITE_TEMPLATE_DIR_ENV] = dir;
     const dataDir = join(root, 'data-1');
     const built = await openDatabase({ dataDir: 'memory://', orm: false });
