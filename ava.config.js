@@ -2,7 +2,7 @@
  * ava's configuration (a file, not package.json, so that it can order the test files).
  *
  * The files that run longest (child processes, crash trials, scale-out, PGlite folders and
- * template builds, message lock timers) start first: with four files at a time, a long file
+ * template builds, message lock timers) start first: with three files at a time, a long file
  * started last would run alone at the end and set the suite's wall time. Each is a
  * guard-railed, event-driven test; none asserts on speed.
  */
@@ -36,10 +36,11 @@ export default {
   // knex and pg in each of the ~100 worker processes
   nodeArguments: [`--import=${new URL('./test/support/register-ts.mjs', import.meta.url).href}`],
   workerThreads: false,
-  // four files at a time on two cores: most files wait on a database, a child process or a
-  // server for part of their run; with one file per core the suite left a quarter of the CPU
-  // idle (idle 2-core machine: 406 s at 2, 371 s at 4)
-  concurrency: 4,
+  // three files at a time on two cores: most files wait on a database, a child process or a
+  // server for part of their run, so with one file per core a quarter of the CPU sat idle;
+  // four at a time made every file slower (more CPU for the same work). `npm test` on the idle
+  // 2-core machine: 406 s at 2, 358-387 s at 4, 342 s at 3.
+  concurrency: 3,
   files: ['test/**/*.test.ts'],
   // ava's timeout is per file without progress: a guard against a hang, not a speed check. At a
   // load of 30 on 2 cores one PGlite-backed test of a file can run alone for over 2 minutes.
