@@ -306,3 +306,16 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
 
 /** Environment variables read that are not settings (the file's path). @internal */
 export const CONFIG_FILE_ENV = 'HARTONOMOUS_CONFIG';
+
+/**
+ * Variables with the {@link ENV_PREFIX} that are not settings of `loadConfig()` but are read
+ * elsewhere, so they are not reported as unknown: the PGlite template folder (read by
+ * `openDatabase`, `off` turns templates off), the clone's `npm run cli` launcher's switch to
+ * the sources, and the test children's source maps.
+ * @internal
+ */
+export const OTHER_ENV: readonly string[] = [
+  'HARTONOMOUS_PGLITE_TEMPLATES',
+  'HARTONOMOUS_CLI_SOURCE',
+  'HARTONOMOUS_CHILD_SOURCEMAPS',
+];

@@ -2,7 +2,13 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { errorGuard, PipelineError } from '../core/errors.js';
-import { CONFIG_FILE_ENV, CONFIG_KEYS, type ConfigKey, ENV_PREFIX } from './config-keys.js';
+import {
+  CONFIG_FILE_ENV,
+  CONFIG_KEYS,
+  type ConfigKey,
+  ENV_PREFIX,
+  OTHER_ENV,
+} from './config-keys.js';
 import { redactSetting } from './redact-setting.js';
 
 /**
@@ -222,7 +228,7 @@ interface Raw {
 }
 
 const KEYS_BY_PATH = new Map(CONFIG_KEYS.map((k) => [k.path, k]));
-const KNOWN_ENV = new Set([CONFIG_FILE_ENV, ...CONFIG_KEYS.flatMap((k) => k.env)]);
+const KNOWN_ENV = new Set([CONFIG_FILE_ENV, ...OTHER_ENV, ...CONFIG_KEYS.flatMap((k) => k.env)]);
 
 /** The one schema: every key's own, nested by path, and the rules between keys. */
 function schemaOf(required: ReadonlySet<string>): z.ZodType {
@@ -400,12 +406,25 @@ function problemOf(
       message: `${path}: required: set ${envs}${envs ? ' or ' : ''}${path} in the config file (${key?.accepts ?? 'a value'})`,
     };
   }
-  const shown = key?.secret ? redactSetting(path, raw.value) : JSON.stringify(raw.value);
+  // a secret is shown redacted; any other value as JSON, with a URL's password hidden
+  const shown =
+    key?.secret || typeof raw.value !== 'string'
+      ? redactSetting(path, raw.value)
+      : JSON.stringify(redactSetting(path, raw.value));
   return {
     key: path,
     ...(source ? { source } : {}),
     message: `${head}: expected ${key?.accepts ?? 'a valid value'}, got ${shown}`,
   };
+}
+
+/**
+ * The reason of a `JSON.parse` failure without the text it quotes (V8 writes
+ * `Unexpected token 's', ..."apiKey": sk-12"... is not valid JSON`): the file may hold secrets.
+ */
+function jsonErrorWithoutText(e: unknown): string {
+  const message = e instanceof Error ? e.message : String(e);
+  return message.replace(/, (?:\.\.\.)?"[\s\S]*$/, '');
 }
 
 function readFileSettings(
@@ -431,7 +450,7 @@ function readFileSettings(
   } catch (e) {
     problems.push({
       key: shownName,
-      message: `${shownName}: not valid JSON (${e instanceof Error ? e.message : String(e)})`,
+      message: `${shownName}: not valid JSON (${jsonErrorWithoutText(e)})`,
     });
     return;
   }

@@ -1,8 +1,35 @@
 import { CONFIG_KEYS } from './config-keys.js';
 
+/** Service Bus connection string parts that hold no secret: every other part is hidden. */
+const PUBLIC_SERVICE_BUS_PARTS = new Set([
+  'endpoint',
+  'sharedaccesskeyname',
+  'entitypath',
+  'usedevelopmentemulator',
+]);
+
+/** An HTTP header name (RFC 9110 token). */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
 /**
- * Redacts the secret part of a setting's value: the password of a URL, the key or signature
- * of a Service Bus connection string, the values of a header list, a whole API key.
+ * Hides the password of a URL (`scheme://user:pw@host`, or `user:pw@host` with the scheme
+ * forgotten or mistyped) and the value of a `password=` parameter or keyword. By text, not URL
+ * parsing: a malformed URL, or a password with `/` or `@` in it, is still hidden.
+ */
+function redactUrl(text: string): string {
+  const scheme = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.exec(text)?.[0] ?? '';
+  const rest = text
+    .slice(scheme.length)
+    .replace(/(^|[/\s])([^:/@\s]*):.*@/, '$1$2:***@')
+    .replace(/(\bpassword\s*=\s*)[^&\s]*/gi, '$1***');
+  return scheme + rest;
+}
+
+/**
+ * Redacts the secret part of a setting's value: the password of a URL (of any setting whose
+ * value is a URL), the key or signature of a Service Bus connection string, the values of a
+ * header list, a whole API key. A malformed value is redacted too: what cannot be recognised
+ * as a part that holds no secret is hidden.
  *
  * @param key - the setting's path
  * @param value - its value
@@ -18,29 +45,29 @@ export function redactSetting(key: string, value: unknown): string {
   const text = typeof value === 'string' ? value : JSON.stringify(value);
   switch (key) {
     case 'database.url':
-      // by text, not URL parsing: a password with '/' or '@' in it is still hidden
-      return text
-        .replace(/^([a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^:/@]*):.*@/, '$1:***@')
-        .replace(/([?&]password=)[^&]*/gi, '$1***');
+      return redactUrl(text);
     case 'serviceBus.connectionString':
       return text
         .split(';')
         .map((part) => {
+          if (part.trim() === '') return part;
           const at = part.indexOf('=');
-          const name = at < 0 ? part : part.slice(0, at);
-          return /^(sharedaccesskey|sharedaccesssignature)$/i.test(name.trim())
-            ? `${name}=***`
-            : part;
+          if (at < 0) return '***';
+          const name = part.slice(0, at);
+          return PUBLIC_SERVICE_BUS_PARTS.has(name.trim().toLowerCase()) ? part : `${name}=***`;
         })
         .join(';');
     case 'otel.headers':
       return text
         .split(',')
-        .map((part) => `${part.split('=')[0]}=***`)
+        .map((part) => {
+          const name = part.split('=')[0] ?? '';
+          return part.includes('=') && HEADER_NAME.test(name.trim()) ? `${name}=***` : '***';
+        })
         .join(',');
     default: {
       const spec = CONFIG_KEYS.find((k) => k.path === key);
-      return spec?.secret ? '***' : text;
+      return spec?.secret ? '***' : redactUrl(text);
     }
   }
 }

@@ -1,8 +1,9 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import fc from 'fast-check';
+import { CONFIG_FILE_ENV, CONFIG_KEYS, OTHER_ENV } from '../../lib/config/config-keys.js';
 import { describeConfig, formatConfig } from '../../lib/config/describe-config.js';
 import { type ConfigError, isConfigError, loadConfig } from '../../lib/config/load-config.js';
 import { redactSetting } from '../../lib/config/redact-setting.js';
@@ -235,6 +236,72 @@ test('secrets never appear in errors or in the description; where they came from
   t.is(redactSetting('otel.headers', 'a=1,b=2'), 'a=***,b=***');
   t.is(redactSetting('embedder.apiKey', 'sk-1'), '***');
   t.is(redactSetting('worker.concurrency', 8), '8');
+});
+
+test('a malformed secret is not echoed: no scheme, no key names, a header without =, bad JSON around it', async (t) => {
+  const secret = 'S3cretPW9xq';
+  const malformed: Record<string, string>[] = [
+    { DATABASE_URL: `app:${secret}@db.example/atoms` }, // the scheme forgotten
+    { DATABASE_URL: `postgres://app:${secret}@db.example:99999/atoms` }, // bad port
+    { DATABASE_URL: `host=db user=app password=${secret}` }, // a libpq key=value string
+    { DATABASE_URL: `postgres//app:${secret}@db.example/atoms` }, // the colon forgotten
+    { OTEL_EXPORTER_OTLP_ENDPOINT: `htp//collector:${secret}@otel:4318` }, // not a secret setting
+    { SERVICEBUS_CONNECTION_STRING: secret }, // the key pasted alone
+    { SERVICEBUS_CONNECTION_STRING: `Endpoint=sb://ns/;SharedAccessKeyName=k;Key=${secret}` },
+    { OTEL_EXPORTER_OTLP_HEADERS: `authorization Bearer ${secret}` },
+    { OTEL_EXPORTER_OTLP_HEADERS: `x-a=1,${secret}` },
+  ];
+  for (const env of malformed) {
+    const e = errorOf(() => loadConfig({ env }));
+    t.is(e.problems.length, 1, e.message);
+    t.false(e.message.includes(secret), e.message);
+    t.regex(e.message, /^(DATABASE_URL|SERVICEBUS_CONNECTION_STRING|OTEL_EXPORTER_OTLP_\w+) /);
+  }
+  // a JSON syntax error next to a secret: the parser's message quotes the text around it
+  const { file } = await tempFile(t, `{"embedder": {"apiKey": sk-${secret}}}`);
+  const e = errorOf(() => loadConfig({ env: {}, file }));
+  t.regex(e.message, /not valid JSON/);
+  t.false(e.message.includes(secret.slice(0, 4)), e.message);
+  // a URL setting that is not a secret still hides a password in it
+  const loaded = loadConfig({
+    env: {
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://collector:${secret}@otel:4318`,
+      OPENAI_BASE_URL: `http://user:${secret}@llm:8080/v1`,
+    },
+  });
+  t.false(formatConfig(describeConfig(loaded)).includes(secret));
+  t.is(
+    redactSetting('otel.endpoint', `http://collector:${secret}@otel:4318`),
+    'http://collector:***@otel:4318',
+  );
+});
+
+test('the HARTONOMOUS_ variables read outside loadConfig are not unknown settings', async (t) => {
+  const { config } = loadConfig({
+    env: {
+      HARTONOMOUS_PGLITE_TEMPLATES: 'off',
+      HARTONOMOUS_CLI_SOURCE: '1',
+      HARTONOMOUS_CHILD_SOURCEMAPS: '1',
+      HARTONOMOUS_WORKER_CONCURRENCY: '3',
+    },
+  });
+  t.is(config.worker.concurrency, 3);
+  // every one the library, the scripts and the examples name is a setting or one of those
+  const known = new Set([CONFIG_FILE_ENV, ...OTHER_ENV, ...CONFIG_KEYS.flatMap((k) => k.env)]);
+  const root = new URL('../../', import.meta.url);
+  const named = new Set<string>();
+  for (const folder of ['lib', 'scripts', 'examples']) {
+    for (const entry of await readdir(new URL(folder, root), { recursive: true })) {
+      if (!/\.(ts|mjs)$/.test(entry)) continue;
+      const text = await readFile(new URL(`${folder}/${entry}`, root), 'utf8');
+      for (const m of text.matchAll(/\bHARTONOMOUS_[A-Z_]*[A-Z]\b/g)) named.add(m[0]);
+    }
+  }
+  t.true(named.has('HARTONOMOUS_PGLITE_TEMPLATES') && named.has('HARTONOMOUS_CLI_SOURCE'));
+  t.deepEqual(
+    [...named].filter((n) => !known.has(n)),
+    [],
+  );
 });
 
 test('integer settings accept exactly the integers of their range (property)', (t) => {
