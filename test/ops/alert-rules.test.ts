@@ -8,6 +8,7 @@ import {
   dashboardQueries,
   metricNamesIn,
 } from '../support/deploy-files.js';
+import { parsePrometheusText, seriesNames } from '../support/prometheus-text.js';
 
 const promtool = spawnSync('promtool', ['--version'], { encoding: 'utf8' });
 const missing = promtool.error !== undefined || promtool.status !== 0;
@@ -66,4 +67,23 @@ test('the dashboard and the rules reference metrics by their exported names', as
   t.deepEqual(metricNamesIn('rate(hartonomous_outbox_published_total{outbox_relay="r"}[1m])'), [
     'hartonomous_outbox_published_total',
   ]);
+});
+
+test('a name is emitted only as the series a scrape holds: a histogram by its suffixes, never bare', (t) => {
+  const scrape = [
+    '# TYPE hartonomous_pipeline_step_duration histogram',
+    'hartonomous_pipeline_step_duration_bucket{pipeline_step="hash",le="+Inf"} 3',
+    'hartonomous_pipeline_step_duration_sum{pipeline_step="hash"} 0.1',
+    'hartonomous_pipeline_step_duration_count{pipeline_step="hash"} 3',
+    '# TYPE db_client_connection_count gauge',
+    'db_client_connection_count{db_client_connection_state="idle"} 1',
+  ].join('\n');
+  const emitted = seriesNames(parsePrometheusText(scrape));
+  const referenced = metricNamesIn(
+    'histogram_quantile(0.95, sum by (le) (rate(hartonomous_pipeline_step_duration[5m]))) + db_client_connection + hartonomous_pipeline_step_duration_bucket + db_client_connection_count',
+  );
+  t.deepEqual(
+    referenced.filter((n) => !emitted.has(n)),
+    ['hartonomous_pipeline_step_duration', 'db_client_connection'],
+  );
 });

@@ -14,9 +14,9 @@ import { metricNamesInDeployFiles } from '../support/deploy-files.js';
 import { startEmbeddingServer } from '../support/embedding-server.js';
 import { insertRows, sql } from '../support/outbox-helpers.js';
 import {
-  familyNames,
   parsePrometheusText,
   type Sample,
+  seriesNames,
   sumOf,
 } from '../support/prometheus-text.js';
 import { until } from '../support/service-bus-helpers.js';
@@ -214,7 +214,7 @@ suite.serial(
     );
 
     // every metric the dashboard and the alert rules use is in this scrape
-    const emitted = familyNames(samples);
+    const emitted = seriesNames(samples);
     const referenced = await metricNamesInDeployFiles();
     t.true(referenced.size >= 10, [...referenced].join(', '));
     const missing = [...referenced].filter((name) => !emitted.has(name));

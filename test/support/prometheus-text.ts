@@ -41,13 +41,11 @@ export function sumOf(
   return total;
 }
 
-/** Every metric family name present (histogram series folded to their base name too). */
-export function familyNames(samples: readonly Sample[]): Set<string> {
-  const names = new Set<string>();
-  for (const s of samples) {
-    names.add(s.name);
-    const base = s.name.replace(/_(bucket|sum|count)$/, '');
-    if (base !== s.name) names.add(base);
-  }
-  return names;
+/**
+ * The series names a PromQL selector can match in this scrape: exactly the sample names. A
+ * histogram is stored as its `_bucket`, `_sum` and `_count` series only, so its bare family
+ * name (and the stem of a gauge that happens to end in `_count`) is not one of them.
+ */
+export function seriesNames(samples: readonly Sample[]): Set<string> {
+  return new Set(samples.map((s) => s.name));
 }
