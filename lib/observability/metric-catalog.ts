@@ -259,7 +259,12 @@ export const CATALOG = {
     kind: 'counter',
     unit: '{message}',
     description: 'Messages a Service Bus publisher sent (or failed to send, with error.type)',
-    attributes: [...MESSAGING, 'messaging.operation.name', 'error.type'],
+    attributes: [
+      ...MESSAGING,
+      'messaging.operation.type',
+      'messaging.operation.name',
+      'error.type',
+    ],
   }),
   // ---- outbox ---------------------------------------------------------------------------
   outboxPublished: spec({

@@ -219,6 +219,24 @@ suite.serial(
     t.true(referenced.size >= 10, [...referenced].join(', '));
     const missing = [...referenced].filter((name) => !emitted.has(name));
     t.deepEqual(missing, [], `emitted: ${[...emitted].sort().join(', ')}`);
+    // every label a series carries is one of its instrument's attributes in the catalog (and
+    // so in the README's table), besides the exporter's own
+    const specs = new Map(
+      Object.values(METRICS).flatMap((spec) => prometheusNames(spec).map((n) => [n, spec])),
+    );
+    const exporterLabels = new Set(['otel_scope_name', 'otel_scope_version', 'le']);
+    const undocumented = new Set<string>();
+    for (const sample of samples) {
+      const spec = specs.get(sample.name);
+      if (!spec) continue;
+      const documented = new Set(spec.attributes.map((a) => a.replace(/\./g, '_')));
+      for (const label of Object.keys(sample.labels)) {
+        if (!documented.has(label) && !exporterLabels.has(label)) {
+          undocumented.add(`${spec.name}: ${label}`);
+        }
+      }
+    }
+    t.deepEqual([...undocumented], []);
     // the catalog's Prometheus names are what the exporter wrote
     for (const spec of [METRICS.stepDuration, METRICS.outboxPublished, METRICS.outboxLag]) {
       for (const name of prometheusNames(spec)) t.true(emitted.has(name), name);
