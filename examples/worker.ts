@@ -147,21 +147,27 @@ function shutdown(reason: string): Promise<void> {
     console.log(`stopping (${reason})...`);
     const report = await worker.stop(); // drains in-flight messages, closes the source
     await relay.stop();
-    const backlog = await relay.health();
+    // the backlog is read from the database: a stop while it is down still closes everything
+    const backlog = await relay.health().catch((e: unknown) => {
+      console.error(`outbox backlog unknown: ${e instanceof Error ? e.message : String(e)}`);
+      return undefined;
+    });
     await publisher.close();
     pool.stop();
     await ops.close();
     await telemetry.shutdown();
     await db.close();
     console.log('worker:', JSON.stringify(report));
-    console.log(
-      'outbox:',
-      JSON.stringify({
-        published: backlog.publishedTotal,
-        pending: backlog.pending,
-        dead: backlog.dead,
-      }),
-    );
+    if (backlog) {
+      console.log(
+        'outbox:',
+        JSON.stringify({
+          published: backlog.publishedTotal,
+          pending: backlog.pending,
+          dead: backlog.dead,
+        }),
+      );
+    }
   })();
   return stopping;
 }
