@@ -166,8 +166,8 @@ export const LogEvents = {
   sagaRecoveryStarted: event(1720, 'saga.recovery_started', 'info', 'saga recovery started'),
   /** `1721` `saga.recovered` (info): an abandoned saga was finished by recovery. */
   sagaRecovered: event(1721, 'saga.recovered', 'info', 'abandoned saga recovered'),
-  /** `1722` `saga.recovery_failed` (error): a recovery pass failed. */
-  sagaRecoveryFailed: event(1722, 'saga.recovery_failed', 'error', 'saga recovery pass failed'),
+  /** `1722` `saga.recovery_failed` (error): a recovery pass, or the recovery of one saga (`saga`, `sagaId`), failed. */
+  sagaRecoveryFailed: event(1722, 'saga.recovery_failed', 'error', 'saga recovery failed'),
   /** `1723` `saga.recovery_stopped` (info): saga recovery service stopped. */
   sagaRecoveryStopped: event(1723, 'saga.recovery_stopped', 'info', 'saga recovery stopped'),
   /** `1724` `saga.purged` (info): finished sagas purged from the saga log. */

@@ -67,12 +67,15 @@ export interface ResumeSagasOptions extends Omit<ResumeSagaOptions, 'log' | 'sig
  * gets `'conflict'` and skips it), then continues a forward saga from the step that was
  * running, or runs the remaining compensations of any other, latest first (see
  * {@link resumeSaga}). Call it at startup, after building the registry; {@link sagaRecovery}
- * calls it periodically.
+ * calls it periodically. A saga whose resume throws (e.g. a recorded result its codec no longer
+ * decodes, or the database failing) does not hold up the others: they are finished first, then
+ * the call rejects with the first such error; that saga stays open.
  *
  * @param db - an open database
  * @param registry - the app's sagas, or `{ [sagaName]: { [stepName]: compensate } }`
  * @param options - staleness, batch size, concurrency, compensation policy
  * @returns what happened to each saga found (`'completed'`, `'compensated'`, `'failed'`, `'conflict'`, ...)
+ * @throws the error of the first saga whose resume threw, once the others are finished
  *
  * @example
  * ```ts
@@ -90,19 +93,34 @@ export interface ResumeSagasOptions extends Omit<ResumeSagaOptions, 'log' | 'sig
  * ```
  * @see {@link postgresSagaLog}, {@link sagaRecovery}
  */
-export function resumeSagas(
+export async function resumeSagas(
   db: Database,
   registry: SagaRegistry,
   options: ResumeSagasOptions = {},
 ): Promise<ResumeOutcome[]> {
-  return resumeAbandoned(db, registry, options, () => undefined);
+  const errors: unknown[] = [];
+  const outcomes = await resumeAbandoned(
+    db,
+    registry,
+    options,
+    () => undefined,
+    (_row, e) => errors.push(e),
+  );
+  if (errors.length > 0) throw errors[0];
+  return outcomes;
 }
 
+/**
+ * One search for abandoned sagas and their resumes. A saga whose resume throws goes to
+ * `onError` and the others go on (a poisoned row, met first by every pass as the oldest, must
+ * not keep the rest open).
+ */
 async function resumeAbandoned(
   db: Database,
   registry: SagaRegistry,
   options: ResumeSagasOptions,
   onOutcome: (outcome: ResumeOutcome) => void,
+  onError: (row: SagaRecordEntity, error: unknown) => void,
 ): Promise<ResumeOutcome[]> {
   const { staleAfterMs = 60_000, limit = 100, concurrency = 1, retryFailed = false } = options;
   const {
@@ -145,7 +163,13 @@ async function resumeAbandoned(
     while (next < rows.length) {
       signal?.throwIfAborted();
       const row = rows[next++] as SagaRecordEntity;
-      const outcome = await resumeSaga(toSnapshot(row), registry, { ...rest, log });
+      let outcome: ResumeOutcome;
+      try {
+        outcome = await resumeSaga(toSnapshot(row), registry, { ...rest, log });
+      } catch (e) {
+        onError(row, e);
+        continue;
+      }
       outcomes.push(outcome);
       onOutcome(outcome);
     }
@@ -212,7 +236,10 @@ export interface SagaRecoveryStats {
   readonly failed: number;
   /** Sagas another process claimed first (skipped here). */
   readonly conflicts: number;
-  /** Passes that failed (e.g. the database was unreachable); the next pass tries again. */
+  /**
+   * Passes that failed (e.g. the database was unreachable), and sagas whose resume threw (the
+   * pass goes on with the others); the next pass tries again.
+   */
   readonly errors: number;
 }
 
@@ -359,6 +386,14 @@ export function sagaRecovery(options: SagaRecoveryOptions): SagaRecovery {
         sagas,
         { ...resumeOptions, staleAfterMs, logger, signal: stopper.signal },
         record,
+        (row, e) => {
+          stats.errors++;
+          logEvent(logger, LogEvents.sagaRecoveryFailed, () => ({
+            saga: row.name,
+            sagaId: row.id,
+            err: e,
+          }));
+        },
       );
     } catch (e) {
       if (!stopper.signal.aborted) {

@@ -67,7 +67,8 @@ export type SagaRegistry =
 export interface ResumeSagaOptions extends TelemetryOptions {
   /**
    * The store the snapshot came from; progress is written there (the first write claims the
-   * saga). @default the saga's own log for a forward saga, else none
+   * saga). @default the saga's own log for a forward saga (whether it is continued or
+   * compensated), else none
    */
   log?: SagaLog;
   /**
@@ -306,7 +307,8 @@ async function resumeBackward(
   emit: (event: SagaEvent) => void,
 ): Promise<ResumeOutcome> {
   const base = { sagaId: saved.id, saga: saved.name, compensated: [], notCompensated: [] };
-  const log = options.log;
+  // a forward saga writes to its own log by default, also when it is compensated
+  const log = options.log ?? (found.def?.recovery === 'forward' ? found.def.log : undefined);
   const tracker = new SagaTracker(
     { id: saved.id, name: saved.name, correlationId: saved.correlationId, log, logger },
     saved,

@@ -109,7 +109,7 @@ if (unavailable) {
     const conn = db.orm.em.getConnection();
     await conn.execute(FORWARD_EFFECTS_DDL.replace('S.', `"${schema}".`));
 
-    // 8 children x 8 sagas = 64 trials by default; inputs 1..64 (12 of them fail at s4)
+    // 52 children x 2 sagas = 104 sagas by default; inputs 1..104 (those divisible by 5 fail at s4)
     const batches = Array.from({ length: CHILDREN }, (_, c) =>
       Array.from({ length: SAGAS_PER_CHILD }, (_, k) => ({
         id: `fwd-${c}-${k}-${randomUUID().slice(0, 8)}`,
@@ -129,7 +129,9 @@ if (unavailable) {
         });
         if (!selfKill) {
           await printed(child, 'READY');
-          setTimeout(() => child.child.kill('SIGKILL'), Math.floor(Math.random() * 60));
+          // up to 400 ms: on an idle machine some land before the first write, some mid-saga and
+          // some after DONE (the child then waits to be killed)
+          setTimeout(() => child.child.kill('SIGKILL'), Math.floor(Math.random() * 400));
         }
         const end = await child.exited;
         if (end.signal !== 'SIGKILL') {

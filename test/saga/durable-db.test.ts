@@ -352,6 +352,80 @@ suite.serial(
   },
 );
 
+suite.serial(
+  'a saga whose resume throws does not hold up the others: resumeSagas and sagaRecovery finish them, then report it',
+  async (t, db) => {
+    const log = postgresSagaLog(db);
+    const name = `poison-${randomUUID().slice(0, 6)}`;
+    // step a's recorded result must hold a number: a row that does not cannot be resumed
+    const s = saga(
+      { name, log, recovery: 'forward', heartbeatMs: 0 },
+      {
+        name: 'a',
+        action: (n: number) => ({ n: n + 1 }),
+        codec: {
+          encode: (v: { n: number }) => v,
+          decode: (json: unknown) => {
+            const n = (json as { n?: unknown } | null)?.n;
+            if (typeof n !== 'number') throw new TypeError(`not a result: ${JSON.stringify(json)}`);
+            return { n };
+          },
+        },
+      },
+      { name: 'b', action: (v: { n: number }) => v.n + 1 },
+    );
+    const abandoned = async (id: string, result: unknown, minutesAgo: number) => {
+      await log.write({
+        id,
+        name,
+        correlationId: id,
+        version: 1,
+        status: 'running',
+        recovery: 'forward',
+        input: 1,
+        steps: [
+          { name: 'a', status: 'completed', compensable: false, compensateFailed: false, result },
+          { name: 'b', status: 'running', compensable: false, compensateFailed: false },
+        ],
+      });
+      await db.orm.em
+        .fork()
+        .nativeUpdate(
+          SagaRecord,
+          { name, id },
+          { updatedAt: new Date(Date.now() - minutesAgo * 60_000) },
+        );
+    };
+    // the poisoned saga is the oldest: every pass meets it first
+    await abandoned('bad', { n: 'two' }, 30);
+    await abandoned('good-1', { n: 2 }, 20);
+    await abandoned('good-2', { n: 2 }, 10);
+    const options = { staleAfterMs: 60_000, limit: 2 } as const;
+    await t.throwsAsync(resumeSagas(db, [s], options), { message: /not a result/ });
+    t.is((await loadSaga(db, 'good-1', { name }))?.status, 'completed', 'resumeSagas went on');
+
+    const logs = memoryLogger('info');
+    const recovery = sagaRecovery({
+      db,
+      sagas: [s],
+      intervalMs: 60_000,
+      logger: logs.logger,
+      ...options,
+    });
+    await recovery.runOnce(); // after the pass it ran at once
+    await recovery.stop();
+    t.is((await loadSaga(db, 'good-2', { name }))?.status, 'completed', 'sagaRecovery went on');
+    t.is(recovery.stats.recovered, 1);
+    t.true(recovery.stats.errors >= 1);
+    const failed = logs.lines().filter((l) => l.event === 'saga.recovery_failed');
+    t.true(
+      failed.some((l) => l.sagaId === 'bad' && l.saga === name),
+      JSON.stringify(failed),
+    );
+    t.is((await loadSaga(db, 'bad', { name }))?.status, 'running', 'left for someone to look at');
+  },
+);
+
 suite.serial('purgeSagas deletes finished sagas past retention, never open ones', async (t, db) => {
   const log = postgresSagaLog(db);
   const name = `purge-${randomUUID().slice(0, 6)}`;

@@ -207,6 +207,40 @@ test('a forward saga interrupted in its first step restarts from its recorded in
   t.true(isSagaConflictError(late), 'the abandoned execution stops on its next write');
 });
 
+test('resumeSaga without a log writes a forward saga to its own log, whichever way it finishes', async (t) => {
+  const log = memorySagaLog();
+  const { s, undone } = adder(2, { log, recovery: 'forward', heartbeatMs: 0 });
+  const step = (status: 'completed' | 'compensating', result: number) => ({
+    name: `s${result - 2}`,
+    status,
+    compensable: true,
+    compensateFailed: false,
+    result,
+  });
+  const base = { name: 'adder', recovery: 'forward' as const, input: 1 };
+  // its process died while undoing s1
+  await log.write({
+    ...base,
+    id: 'c-1',
+    correlationId: 'c-1',
+    version: 1,
+    status: 'compensating',
+    cause: { name: 'Error', message: 'boom' },
+    failedStep: null,
+    steps: [step('completed', 2), step('compensating', 3)],
+  });
+  const saved = (await log.load({ name: 'adder', id: 'c-1' })) as SagaSnapshot;
+  t.is((await resumeSaga(saved, [s])).status, 'compensated');
+  t.deepEqual(
+    undone.map((u) => u.step),
+    ['s1', 's0'],
+  );
+  t.is((await log.load({ name: 'adder', id: 'c-1' }))?.status, 'compensated');
+  // the claim went through the saga's log: a second resume of the same state runs nothing
+  t.is((await resumeSaga(saved, [s])).status, 'conflict');
+  t.is(undone.length, 2);
+});
+
 test('a backward saga is still compensated by resumeSaga, and a forward saga needs its Saga object', async (t) => {
   const log = memorySagaLog();
   let built!: ReturnType<typeof adder>;
