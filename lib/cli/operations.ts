@@ -4,7 +4,11 @@ import type { CliIo } from './cli-io.js';
 import type { CommandName } from './parse-command-line.js';
 
 /** Commands that run long enough to be scraped and probed. @internal */
-export const LONG_RUNNING: ReadonlySet<CommandName> = new Set<CommandName>(['ingest']);
+export const LONG_RUNNING: ReadonlySet<CommandName> = new Set<CommandName>([
+  'ingest',
+  'sync',
+  'reembed',
+]);
 
 const checksByRun = new WeakMap<CliIo, Record<string, ReadinessCheck>>();
 
@@ -23,7 +27,8 @@ export function addReadinessCheck(io: CliIo, name: string, check: ReadinessCheck
  * (`HARTONOMOUS_METRICS_PORT`, or the file of `HARTONOMOUS_CONFIG`), first starts the
  * OpenTelemetry SDK (registered globally, so the command's pipelines report to it; OTLP when
  * `OTEL_EXPORTER_OTLP_ENDPOINT` is set) and serves `/metrics`, `/healthz` and `/readyz` until
- * the command ends. `/readyz` is 503 once the run is interrupted (draining).
+ * the command ends. `/readyz` is 503 until the command has opened its database (its check
+ * `database` then pings it) and once the run is interrupted (draining).
  * A bad configuration prints one line per bad setting and returns 2.
  * @internal
  */
@@ -57,7 +62,8 @@ export async function withOperations(
     exportIntervalMs: config.otel.exportIntervalMs,
     ...(config.otel.metricsExporter ? { metrics: config.otel.metricsExporter } : {}),
   });
-  const checks: Record<string, ReadinessCheck> = {};
+  // not ready until the command opens its database and replaces this check with a ping
+  const checks: Record<string, ReadinessCheck> = { database: () => false };
   let ops: Awaited<ReturnType<typeof serveOperations>> | undefined;
   try {
     ops = await serveOperations({

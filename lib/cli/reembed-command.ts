@@ -2,6 +2,7 @@ import { extraModel } from '../atoms/model-vectors.js';
 import { messageOf } from '../core/errors.js';
 import { type ReembedProgress, type ReembedReport, reembed } from '../documents/reembed.js';
 import { setDefaultModel } from '../documents/set-default-model.js';
+import { pingDatabase } from '../ops/ping-database.js';
 import { readyStateOf, withClient } from '../postgres/database.js';
 import type { CliIo } from './cli-io.js';
 import { UsageError } from './errors.js';
@@ -9,6 +10,7 @@ import { EXIT } from './exit-status.js';
 import { formatCount, formatDuration } from './format.js';
 import { makeEmbedder } from './make-embedder.js';
 import { openCliDatabase } from './open-cli-database.js';
+import { addReadinessCheck } from './operations.js';
 import type { CliOptions } from './parse-command-line.js';
 
 /**
@@ -52,6 +54,7 @@ export async function reembedCommand(
   // --dimensions are the new model's, not the database's
   const { dimensions: _newDimensions, ...databaseOptions } = options;
   const { db } = await openCliDatabase(databaseOptions, io, { migrate: true, mustExist: true });
+  addReadinessCheck(io, 'database', (signal) => pingDatabase(db, signal));
   let embedding: Awaited<ReturnType<typeof makeEmbedder>> | undefined;
   try {
     const state = readyStateOf(db);

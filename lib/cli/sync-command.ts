@@ -9,6 +9,7 @@ import {
   type DocumentSyncReport,
   ingestDocuments,
 } from '../documents/ingest-documents.js';
+import { pingDatabase } from '../ops/ping-database.js';
 import type { CliIo } from './cli-io.js';
 import { UsageError } from './errors.js';
 import { EXIT } from './exit-status.js';
@@ -16,6 +17,7 @@ import { findTextFiles, type TextFile } from './find-text-files.js';
 import { formatCount, formatDuration, formatRate } from './format.js';
 import { makeEmbedder } from './make-embedder.js';
 import { openCliDatabase } from './open-cli-database.js';
+import { addReadinessCheck } from './operations.js';
 import type { CliOptions } from './parse-command-line.js';
 import { MAX_FILE_BYTES, type SkippedFile } from './read-atoms.js';
 import { isJsonlFile, readJsonl } from './read-jsonl.js';
@@ -68,6 +70,7 @@ export async function syncCommand(
       ? f.path.slice(f.path.lastIndexOf(sep) + 1)
       : relative(root, f.path).split(sep).join('/');
   const { db, location } = await openCliDatabase(options, io, { migrate: true, mustExist: false });
+  addReadinessCheck(io, 'database', (signal) => pingDatabase(db, signal));
   let embedding: Awaited<ReturnType<typeof makeEmbedder>> | undefined;
   try {
     embedding = await makeEmbedder(options, db.embeddingDimensions, io);

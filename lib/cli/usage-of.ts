@@ -92,7 +92,7 @@ const ABOUT: Record<CommandName, { synopsis: string; summary: string; details: s
       'Settings come from defaults, the JSON file named by HARTONOMOUS_CONFIG, the environment',
       "(DATABASE_URL, SERVICEBUS_CONNECTION_STRING, OTEL_*, HARTONOMOUS_*) and this command's",
       '--db/--data-dir/--schema. An invalid setting prints one line each and exits with 2.',
-      'HARTONOMOUS_METRICS_PORT=<port> makes ingest serve /metrics, /healthz and /readyz.',
+      'HARTONOMOUS_METRICS_PORT=<port> makes ingest, sync and reembed serve /metrics, /healthz, /readyz.',
     ],
   },
 };

@@ -5,6 +5,7 @@ import { isPartialEmbeddingError } from '../atoms/item-errors.js';
 import { validateVectors } from '../atoms/validate-vector.js';
 import { messageOf } from '../core/errors.js';
 import { fromWork } from '../core/from-work.js';
+import { instruments, type TelemetryOptions } from '../observability/telemetry.js';
 import { type RetryOptions, retry } from '../operators/retry.js';
 import { float32ByteaArray, pgvectorArray, textArray } from '../postgres/binary.js';
 import {
@@ -60,6 +61,12 @@ export interface ReembedOptions {
    * What was written stays written and a later run goes on from there. @default none
    */
   signal?: AbortSignal;
+  /**
+   * Where the counter `hartonomous.reembed.atoms` (attributes `gen_ai.request.model`, `state`:
+   * `scanned`, `embedded`, `skipped`, `failed`) goes, with the same counts as the report.
+   * @default the global meter
+   */
+  telemetry?: TelemetryOptions;
 }
 
 /**
@@ -193,10 +200,15 @@ export async function reembed(db: Database, options: ReembedOptions): Promise<Re
   await registerModel(state, to.model, dims, signal);
 
   const counts = { scanned: 0, embedded: 0, skipped: 0, failed: 0, batches: 0 };
+  const counter = instruments(options.telemetry).reembedAtoms;
+  const count = (state: 'scanned' | 'embedded' | 'skipped' | 'failed', n: number): void => {
+    if (n > 0) counter.add(n, { 'gen_ai.request.model': to.model, state });
+  };
   const failures: ReembedFailure[] = [];
   const progress = (): ReembedProgress => ({ model: to.model, ...counts });
   const fail = (atom: StoredAtom, e: unknown): void => {
     counts.failed++;
+    count('failed', 1);
     if (failures.length < MAX_LISTED_FAILURES) {
       failures.push({
         atomId: atom.id,
@@ -230,6 +242,8 @@ export async function reembed(db: Database, options: ReembedOptions): Promise<Re
           );
     counts.embedded += inserted;
     counts.skipped += good.length - inserted;
+    count('embedded', inserted);
+    count('skipped', good.length - inserted);
     counts.batches++;
     options.onProgress?.(progress());
   };
@@ -244,6 +258,7 @@ export async function reembed(db: Database, options: ReembedOptions): Promise<Re
     ...(signal ? { signal } : {}),
   })) {
     counts.scanned++;
+    count('scanned', 1);
     batch.push(atom);
     if (batch.length === batchSize) {
       await runBatch(batch);

@@ -317,6 +317,14 @@ export const CATALOG = {
     description: 'Atoms stored by the ingestion pipeline (new rows, each with its outbox row)',
     attributes: [],
   }),
+  reembedAtoms: spec({
+    name: 'hartonomous.reembed.atoms',
+    kind: 'counter',
+    unit: '{atom}',
+    description:
+      'Atoms a reembed run has read (state scanned), and of those the ones whose vector it wrote (embedded), found already written by another run (skipped) or failed (failed)',
+    attributes: ['gen_ai.request.model', 'state'],
+  }),
   embeddingDuration: spec({
     name: 'gen_ai.client.operation.duration',
     kind: 'histogram',
@@ -445,6 +453,7 @@ export type MetricKey =
   | 'outboxPending'
   | 'outboxDead'
   | 'atomsAdded'
+  | 'reembedAtoms'
   | 'embeddingDuration'
   | 'modelDuration'
   | 'dbConnectionCount'

@@ -1,3 +1,6 @@
+import { rm } from 'node:fs/promises';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
+import { basename, join } from 'node:path';
 import test from 'ava';
 import { runCli, tempDir, writeCorpus } from '../support/cli-helpers.js';
 import { startEmbeddingServer } from '../support/embedding-server.js';
@@ -74,67 +77,130 @@ test('an invalid configuration: one line per bad setting, exit status 2, no secr
   t.is((await runCli(['config', 'extra'])).code, 2);
 });
 
-test('ingest with HARTONOMOUS_METRICS_PORT serves /metrics, /healthz and /readyz while it runs', async (t) => {
-  const { dir, remove } = await tempDir('ops');
-  t.teardown(remove);
-  await writeCorpus(dir);
-  const server = await startEmbeddingServer({ dimensions: 384, latencyMs: 120_000 });
-  t.teardown(() => server.close());
+interface Probed {
+  readonly code: number;
+  readonly stderr: string;
+  readonly url: string | undefined;
+  readonly healthz?: number;
+  readonly readyz?: { status: number; body: unknown };
+  readonly inFlight?: number;
+  readonly reembedScanned?: number;
+}
+
+/**
+ * Runs a CLI command with the operations server on a free port; once `heldUntil` resolves (or
+ * at once), reads /healthz, /readyz and /metrics, then interrupts the command.
+ */
+async function probeWhileRunning(
+  argv: readonly string[],
+  heldUntil: () => Promise<void>,
+): Promise<Probed> {
   const abort = new AbortController();
   let url: string | undefined;
-  let seen: { healthz: number; readyz: unknown; inFlight: number } | undefined;
+  let seen: Omit<Probed, 'code' | 'stderr' | 'url'> = {};
   let probing: Promise<void> | undefined;
   const probe = async (): Promise<void> => {
-    // wait until the embedding request is held: the ingest is in flight
-    const deadline = Date.now() + 60_000;
-    while (server.requests.length === 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
     try {
+      await heldUntil();
       const healthz = (await fetch(`${url}/healthz`)).status;
-      const readyz = await (await fetch(`${url}/readyz`)).json();
+      const ready = await fetch(`${url}/readyz`);
+      const readyz = { status: ready.status, body: await ready.json() };
       const samples = parsePrometheusText(await (await fetch(`${url}/metrics`)).text());
       seen = {
         healthz,
         readyz,
         inFlight: sumOf(samples, 'hartonomous_pipeline_items_in_flight'),
+        reembedScanned: sumOf(samples, 'hartonomous_reembed_atoms_total', { state: 'scanned' }),
       };
     } finally {
       abort.abort();
     }
   };
-  const r = await runCli(
-    [
-      'ingest',
-      dir,
-      '--data-dir',
-      'memory://',
-      '--embedder',
-      'openai',
-      '--embed-url',
-      server.baseUrl,
-      '--embed-model',
-      'm',
-      '--quiet',
-    ],
-    {
-      env: { HARTONOMOUS_METRICS_PORT: '0', HARTONOMOUS_METRICS_HOST: '127.0.0.1' },
-      signal: abort.signal,
-      onStderr: (chunk) => {
-        const m = /serving (http:\/\/\S+)\/metrics/.exec(chunk);
-        if (m) {
-          url = m[1];
-          probing = probe();
-        }
-      },
+  const r = await runCli(argv, {
+    env: { HARTONOMOUS_METRICS_PORT: '0', HARTONOMOUS_METRICS_HOST: '127.0.0.1' },
+    signal: abort.signal,
+    onStderr: (chunk) => {
+      const m = /serving (http:\/\/\S+)\/metrics/.exec(chunk);
+      if (m) {
+        url = m[1];
+        probing = probe();
+      }
     },
-  );
+  });
   await probing;
-  t.is(r.code, 130, r.stderr);
-  t.truthy(url);
-  t.is(seen?.healthz, 200);
-  t.like(seen?.readyz, { status: 'ready', checks: { database: { ok: true } } });
-  t.true((seen?.inFlight ?? 0) > 0);
-  // the server is gone with the command
-  await t.throwsAsync(fetch(`${url}/healthz`));
+  return { code: r.code, stderr: r.stderr, url, ...seen };
+}
+
+/** Resolves once the embedding server holds a request (the command is in flight). */
+const requestHeld = (server: { requests: readonly unknown[] }) => async (): Promise<void> => {
+  const deadline = Date.now() + 60_000;
+  while (server.requests.length === 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+};
+
+test('ingest, sync and reembed with HARTONOMOUS_METRICS_PORT serve /metrics, /healthz and /readyz while they run', async (t) => {
+  const { dir, remove } = await tempDir('ops');
+  t.teardown(remove);
+  await writeCorpus(dir);
+  const data = join(dir, '..', `${basename(dir)}-data`);
+  t.teardown(() => rm(data, { recursive: true, force: true }));
+  const held = ['--embedder', 'openai', '--embed-model', 'm', '--quiet'];
+  const commands: [string, string[]][] = [
+    ['ingest', ['ingest', dir, '--data-dir', 'memory://']],
+    ['sync', ['sync', dir, '--collection', 'kb', '--data-dir', 'memory://']],
+    // reembed needs stored atoms: the folder is filled with the local embedder below
+    ['reembed', ['reembed', '--to-model', 'm', '--data-dir', data]],
+  ];
+  const filled = await runCli(['ingest', dir, '--data-dir', data, '--quiet']);
+  t.is(filled.code, 0, filled.stderr);
+  for (const [name, argv] of commands) {
+    const server = await startEmbeddingServer({ dimensions: 384, latencyMs: 120_000 });
+    try {
+      const r = await probeWhileRunning(
+        [...argv, ...held, '--embed-url', server.baseUrl],
+        requestHeld(server),
+      );
+      t.is(r.code, 130, `${name}: ${r.stderr}`);
+      t.truthy(r.url, name);
+      t.true(server.requests.length > 0, `${name}: an embedding request was held`);
+      t.is(r.healthz, 200, name);
+      t.is(r.readyz?.status, 200, name);
+      t.like(r.readyz?.body, { status: 'ready', checks: { database: { ok: true } } }, name);
+      // a pipeline's items in flight; reembed (no pipeline) counts the atoms it has read
+      if (name === 'reembed') t.true((r.reembedScanned ?? 0) > 0, `${name}: atoms scanned`);
+      else t.true((r.inFlight ?? 0) > 0, `${name}: items in flight`);
+      // the server is gone with the command
+      await t.throwsAsync(fetch(`${r.url}/healthz`), undefined, name);
+    } finally {
+      await server.close();
+    }
+  }
+});
+
+test('/readyz is 503 while the command has not opened its database', async (t) => {
+  const { dir, remove } = await tempDir('ops-unready');
+  t.teardown(remove);
+  await writeCorpus(dir);
+  // a server that accepts connections and never answers: the database never opens
+  const sockets = new Set<Socket>();
+  const silent = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+    silent.close();
+  });
+  const { port } = silent.address() as AddressInfo;
+  const r = await probeWhileRunning(
+    ['ingest', dir, '--db', `postgres://postgres@127.0.0.1:${port}/never`, '--quiet'],
+    async () => undefined,
+  );
+  t.truthy(r.url);
+  t.is(r.healthz, 200);
+  t.is(r.readyz?.status, 503, JSON.stringify(r.readyz));
+  t.like(r.readyz?.body, { status: 'not ready', checks: { database: { ok: false } } });
+  t.not(r.code, 0);
 });

@@ -26,8 +26,23 @@ import type { Database } from '../../lib/postgres/database.js';
 import { databaseSuite } from '../support/databases.js';
 import { startEmbeddingServer } from '../support/embedding-server.js';
 import { sql } from '../support/outbox-helpers.js';
+import { memoryMeter } from '../support/telemetry.js';
 
 const suite = await databaseSuite('reembed');
+
+/** The sums of `hartonomous.reembed.atoms` for one model, by state. */
+async function reembedCounts(
+  collect: ReturnType<typeof memoryMeter>['collect'],
+  model: string,
+): Promise<Record<'scanned' | 'embedded' | 'skipped' | 'failed', number>> {
+  const sums = { scanned: 0, embedded: 0, skipped: 0, failed: 0 };
+  const metric = (await collect()).find((m) => m.descriptor.name === 'hartonomous.reembed.atoms');
+  for (const point of metric?.dataPoints ?? []) {
+    if (point.attributes['gen_ai.request.model'] !== model) continue;
+    sums[point.attributes.state as keyof typeof sums] += point.value as number;
+  }
+  return sums;
+}
 
 const WORDS = ['cat', 'dog', 'queue', 'retry', 'saga', 'vector', 'index', 'chunk', 'outbox', 'bus'];
 
@@ -401,13 +416,23 @@ suite.test(
     });
     const atoms = await atomsOf(db, collection);
     const to = named(`twice-${p}`, 20);
+    const meters = [memoryMeter(), memoryMeter()] as const;
     const [a, b] = await Promise.all([
-      reembed(db, { to, collection, batchSize: 3 }),
-      reembed(db, { to, collection, batchSize: 4 }),
+      reembed(db, { to, collection, batchSize: 3, telemetry: { meter: meters[0].meter } }),
+      reembed(db, { to, collection, batchSize: 4, telemetry: { meter: meters[1].meter } }),
     ]);
     t.is(a.embedded + b.embedded, atoms, JSON.stringify([a, b]));
     t.is(await addedVectors(db, to.model), atoms);
-    for (const r of [a, b]) t.is(r.embedded + r.skipped, r.scanned);
+    for (const [i, r] of [a, b].entries()) {
+      t.is(r.embedded + r.skipped, r.scanned);
+      // the counter hartonomous.reembed.atoms says what the report says
+      const counted = await reembedCounts(meters[i]!.collect, to.model);
+      t.deepEqual(
+        counted,
+        { scanned: r.scanned, embedded: r.embedded, skipped: r.skipped, failed: r.failed },
+        `run ${i}`,
+      );
+    }
 
     // delete every document: cleanup deletes their atoms, and the cascade their vectors
     await deleteDocuments(db, {
