@@ -131,6 +131,11 @@ export interface IngestRunState {
   readonly added: Set<string>;
   /** Content another owner held when this run met it, waiting in the confirm step. */
   readonly pending: Map<string, { atom: PreparedAtom; waiters: number }>;
+  /**
+   * Repeats of content an earlier item of this run was still storing when they met it: they
+   * wait in the confirm step for that item, and store the content themselves if it failed.
+   */
+  readonly repeats: Map<string, { atom: PreparedAtom; waiters: number }>;
   /** The database clock when the run started (before its first insert). */
   startedAt: Promise<string> | undefined;
   /** Items that found their content claimed by another live owner. */
@@ -145,6 +150,7 @@ export function newRunState(): IngestRunState {
     inFlight: new Set(),
     added: new Set(),
     pending: new Map(),
+    repeats: new Map(),
     startedAt: undefined,
     claimWaits: 0,
     watched: new WeakSet(),
@@ -211,11 +217,16 @@ export function dedupeStep(settings: IngestSettings): Step<PreparedAtom, Checked
         }
         const decided = new Map<string, DuplicateOf | undefined>();
         const mine: string[] = [];
+        // content an earlier batch of the run is still storing: its fate is still open
+        const open = new Set<string>();
         // Synchronously, before any await, so concurrent batches of the run see each other.
         for (const a of atoms) {
           if (decided.has(a.hash)) continue;
-          if (run.added.has(a.hash) || run.inFlight.has(a.hash)) decided.set(a.hash, 'batch');
-          else {
+          if (run.added.has(a.hash)) decided.set(a.hash, 'batch');
+          else if (run.inFlight.has(a.hash)) {
+            decided.set(a.hash, 'batch');
+            open.add(a.hash);
+          } else {
             decided.set(a.hash, undefined);
             run.inFlight.add(a.hash);
             mine.push(a.hash);
@@ -254,6 +265,18 @@ export function dedupeStep(settings: IngestSettings): Step<PreparedAtom, Checked
           const first = !seen.has(a.hash);
           seen.add(a.hash);
           const duplicateOf = first ? decided.get(a.hash) : 'batch';
+          // A repeat of content this run is storing stands for that item only once it is
+          // stored: until then it waits in the confirm step, and stores the content itself
+          // (with its own fields) if that item fails, so an ok outcome always means stored.
+          if (
+            duplicateOf === 'batch' &&
+            settings.claimedWaitMs > 0 &&
+            (open.has(a.hash) || (!first && decided.get(a.hash) === undefined))
+          ) {
+            const entry = run.repeats.get(a.hash);
+            if (entry) entry.waiters++;
+            else run.repeats.set(a.hash, { atom: a, waiters: 1 });
+          }
           if (duplicateOf === 'claimed') {
             run.claimWaits++;
             if (settings.claimedWaitMs > 0) {
@@ -444,11 +467,17 @@ export function confirmClaimedStep(settings: IngestSettings): Step<IngestResult,
         let waiting = new Set(
           results.filter((r) => r.duplicateOf === 'claimed').map((r) => r.hash),
         );
-        if (waiting.size === 0) return results;
+        const repeats = results.filter((r) => r.duplicateOf === 'batch' && run.repeats.has(r.hash));
+        if (waiting.size === 0 && repeats.length === 0) return results;
         const taken = new Map<string, IngestResult | { error: unknown }>();
+        const reported = new Set<string>();
         const started = Date.now();
+        let waitedMs = 0;
         let pause = 20;
         try {
+          const open = new Set(repeats.map((r) => r.hash).filter((h) => !run.added.has(h)));
+          for (const [h, r] of await settleRepeats(settings, open, ctx.signal)) taken.set(h, r);
+          if (waiting.size === 0) return results.map(reportOf);
           run.startedAt ??= databaseNow(db, ctx.signal);
           const since = await run.startedAt;
           for (;;) {
@@ -470,14 +499,28 @@ export function confirmClaimedStep(settings: IngestSettings): Step<IngestResult,
           }
         } finally {
           for (const r of results) {
-            if (r.duplicateOf !== 'claimed') continue;
-            const entry = run.pending.get(r.hash);
-            if (entry && --entry.waiters <= 0) run.pending.delete(r.hash);
+            if (r.duplicateOf === 'claimed') {
+              const entry = run.pending.get(r.hash);
+              if (entry && --entry.waiters <= 0) run.pending.delete(r.hash);
+            } else if (r.duplicateOf === 'batch') {
+              const entry = run.repeats.get(r.hash);
+              if (entry && --entry.waiters <= 0) run.repeats.delete(r.hash);
+            }
           }
         }
-        const waitedMs = Date.now() - started;
-        const reported = new Set<string>();
-        return results.map((r) => {
+        waitedMs = Date.now() - started;
+        return results.map(reportOf);
+
+        function reportOf(r: IngestResult): IngestResult | ItemFailure {
+          if (r.duplicateOf === 'batch') {
+            // a repeat whose first item failed: it stored the content itself, or failed
+            const own = taken.get(r.hash);
+            if (own === undefined) return r;
+            if ('error' in own) return itemFailure(own.error);
+            if (reported.has(r.hash)) return r;
+            reported.add(r.hash);
+            return own;
+          }
           if (r.duplicateOf !== 'claimed') return r;
           if (waiting.has(r.hash)) return itemFailure(new ClaimedElsewhereError(r.hash, waitedMs));
           const own = taken.get(r.hash);
@@ -489,10 +532,59 @@ export function confirmClaimedStep(settings: IngestSettings): Step<IngestResult,
           if (reported.has(r.hash)) return { ...r, duplicateOf: 'batch' as const };
           reported.add(r.hash);
           return own;
-        });
+        }
       }),
     { size: settings.batchSize, timeMs: settings.batchTimeMs },
   );
+}
+
+/**
+ * Repeats of content an earlier item of this run was storing (`run.repeats`): waits until that
+ * item is stored, or, when it failed (it left the run's in-flight set unstored), takes the
+ * content over and stores it with the repeat's own fields. Content another worker now holds
+ * waits for it as claimed content does, at most `claimedWaitMs`.
+ * @returns the outcome of each repeat that stored (or failed to store) the content itself
+ */
+async function settleRepeats(
+  settings: IngestSettings,
+  open: Set<string>,
+  signal: AbortSignal,
+): Promise<Map<string, IngestResult | { error: unknown }>> {
+  const { run, db, owner } = settings;
+  const out = new Map<string, IngestResult | { error: unknown }>();
+  const started = Date.now();
+  let pause = 10;
+  while (open.size > 0) {
+    for (const h of open) if (run.added.has(h)) open.delete(h);
+    const free = [...open].filter((h) => !run.inFlight.has(h));
+    if (free.length > 0) {
+      const lease = await leaseHashes(db, free, owner);
+      if (lease.won.length > 0) {
+        // other repeats of this content wait on this attempt as on the first item
+        for (const h of lease.won) run.inFlight.add(h);
+        try {
+          const atomOf = (h: string) => run.repeats.get(h)?.atom;
+          for (const [h, r] of await storeTakenOver(settings, lease.won, signal, atomOf))
+            out.set(h, r);
+        } finally {
+          for (const h of lease.won) {
+            run.inFlight.delete(h);
+            open.delete(h);
+          }
+        }
+      }
+      if (lease.heldElsewhere.length > 0 && Date.now() - started >= settings.claimedWaitMs) {
+        for (const h of lease.heldElsewhere) {
+          out.set(h, { error: new ClaimedElsewhereError(h, Date.now() - started) });
+          open.delete(h);
+        }
+      }
+    }
+    if (open.size === 0) break;
+    await sleep(pause, signal);
+    pause = Math.min(pause * 2, 200);
+  }
+  return out;
 }
 
 /**
@@ -503,10 +595,11 @@ async function storeTakenOver(
   settings: IngestSettings,
   hashes: readonly string[],
   signal: AbortSignal,
+  atomOf: (hash: string) => PreparedAtom | undefined = (h) => settings.run.pending.get(h)?.atom,
 ): Promise<Map<string, IngestResult | { error: unknown }>> {
   const { db, run, owner } = settings;
   const out = new Map<string, IngestResult | { error: unknown }>();
-  const atoms = hashes.map((h) => run.pending.get(h)?.atom).filter((a) => a !== undefined);
+  const atoms = hashes.map(atomOf).filter((a) => a !== undefined);
   try {
     run.startedAt ??= databaseNow(db, signal);
     const since = await run.startedAt;

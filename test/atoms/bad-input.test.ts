@@ -16,6 +16,7 @@ import {
   isInvalidMetadataError,
   isInvalidSourceIdError,
 } from '../../lib/atoms/item-errors.js';
+import { localEmbedder } from '../../lib/atoms/local-embedder.js';
 import { persistWithFallback } from '../../lib/atoms/persist-with-fallback.js';
 import { searchSimilar } from '../../lib/atoms/search-similar.js';
 import { openAIEmbedder } from '../../lib/http/openai-embedder.js';
@@ -287,6 +288,59 @@ suite.serial(
     checkReport(t, report, kinds, 'one batch');
     t.is(report.added, KINDS.length * 2);
     t.deepEqual(await storedCounts(db, tag), { atoms: KINDS.length * 2, outbox: KINDS.length * 2 });
+  },
+);
+
+suite.serial(
+  'a good item whose content an earlier item of the run failed to store is stored, not reported a duplicate',
+  async (t, db) => {
+    const tag = `tw${process.pid}${randomBytes(2).toString('hex')}`;
+    const base = localEmbedder(db.embeddingDimensions);
+    // the first embed call fails (a transient outage); the second is slow, so the next batch
+    // meets its contents still in flight
+    let calls = 0;
+    const embedder = {
+      model: base.model,
+      dimensions: base.dimensions,
+      embed: async (texts: readonly string[], signal: AbortSignal) => {
+        calls++;
+        if (calls === 1) throw new Error('embedding server briefly down');
+        if (calls === 2) await new Promise((r) => setTimeout(r, 400));
+        return base.embed(texts, signal);
+      },
+    };
+    const content = (i: number) => `${tag} twin ${i}`;
+    const items: AtomInput[] = [
+      // batch 1: the only embed call that fails
+      { content: content(0), sourceId: 'first' },
+      // batch 2: a row the database refuses (its source id is too large for the index), then
+      // the same content with a good source id, in the same batch and in the next one
+      { content: content(1), sourceId: `${tag}:${randomBytes(3_000).toString('hex')}` },
+      { content: content(1), sourceId: 'twin in the same batch' },
+      { content: content(2), sourceId: `${tag}:${randomBytes(3_000).toString('hex')}` },
+      // batch 3: the contents of batches 1 and 2 again, with good fields
+      { content: content(0), sourceId: 'again' },
+      { content: content(2), sourceId: 'twin in a later batch' },
+    ];
+    const batches = [[0], [1, 2, 3], [4, 5]].map((ix) => ix.map((i) => items[i]!));
+    const report = await ingest(
+      (async function* () {
+        for (const batch of batches) {
+          yield* batch;
+          // each group its own dedupe batch
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      })(),
+      { db, embedder, batchSize: 3, batchTimeMs: 20 },
+    );
+    t.deepEqual(report.failures.map((f) => [f.index, f.error]).sort(), [
+      [0, 'Error'],
+      [1, 'AtomRejectedError'],
+      [3, 'AtomRejectedError'],
+    ]);
+    t.is(report.added, 3, 'the good twins stored the three contents');
+    t.is(report.processed, items.length);
+    t.deepEqual(await storedCounts(db, tag), { atoms: 3, outbox: 3 });
   },
 );
 
