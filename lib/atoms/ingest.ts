@@ -73,7 +73,9 @@ export interface IngestOptions extends TelemetryOptions {
    * How long an item whose content another live worker claimed waits for that worker to store
    * it (a worker that dies or gives up is taken over at once, without waiting this long).
    * Past it the item fails with `ClaimedElsewhereError` (transient: retry later). `0` reports
-   * such items at once as duplicates (`duplicateOf: 'claimed'`) without checking, which is
+   * such items at once as duplicates (`duplicateOf: 'claimed'`) without checking, and a
+   * repeat of content an earlier item of the run is still storing as `'batch'` without waiting
+   * for that item's outcome (if it fails, the content is not stored by the repeat either):
    * safe only when nothing acknowledges work on the strength of the result.
    * @default 30000
    */
