@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { relative, resolve, sep } from 'node:path';
+import { extraModel } from '../atoms/model-vectors.js';
 import { markdownChunker } from '../chunking/markdown-chunker.js';
 import type { DocumentInput } from '../documents/document.js';
 import {
@@ -9,7 +10,9 @@ import {
   type DocumentSyncReport,
   ingestDocuments,
 } from '../documents/ingest-documents.js';
+import { defaultModelOf } from '../documents/set-default-model.js';
 import { pingDatabase } from '../ops/ping-database.js';
+import { readyStateOf, withClient } from '../postgres/database.js';
 import type { CliIo } from './cli-io.js';
 import { UsageError } from './errors.js';
 import { EXIT } from './exit-status.js';
@@ -72,8 +75,28 @@ export async function syncCommand(
   const { db, location } = await openCliDatabase(options, io, { migrate: true, mustExist: false });
   addReadinessCheck(io, 'database', (signal) => pingDatabase(db, signal));
   let embedding: Awaited<ReturnType<typeof makeEmbedder>> | undefined;
+  let modelEmbedding: Awaited<ReturnType<typeof makeEmbedder>> | undefined;
   try {
     embedding = await makeEmbedder(options, db.embeddingDimensions, io);
+    // the collection searches with another model by default: its new atoms get that model's
+    // vectors too, from the same kind of embedder under that model's name and dimensions
+    const defaultModel = await defaultModelOf(
+      db,
+      collection,
+      io.signal ? { signal: io.signal } : {},
+    );
+    if (defaultModel !== undefined && defaultModel !== embedding.embedder.model) {
+      const state = readyStateOf(db);
+      const stored = await withClient(state, io.signal, (client) =>
+        extraModel(state, client, defaultModel),
+      );
+      modelEmbedding = await makeEmbedder(
+        options,
+        stored?.dimensions ?? db.embeddingDimensions,
+        io,
+        defaultModel,
+      );
+    }
     const skipped: SkippedFile[] = [];
     let read = 0;
     const maxFileBytes = Math.max(MAX_FILE_BYTES, options.maxBytes ?? 0);
@@ -105,7 +128,9 @@ export async function syncCommand(
       io.stderr.write(
         `syncing ${formatCount(files.length)} file${files.length === 1 ? '' : 's'} into collection ${collection} (cleanup ${options.cleanup}) of ${db.backend} ${location}${
           db.schema === 'public' ? '' : ` schema ${db.schema}`
-        }, embedding with ${embedding.embedder.model}\n`,
+        }, embedding with ${embedding.embedder.model}${
+          modelEmbedding ? ` and ${modelEmbedding.embedder.model} (the collection's default)` : ''
+        }\n`,
       );
     }
     let last = 0;
@@ -122,6 +147,7 @@ export async function syncCommand(
       // the same blocks as `ingest --split paragraph`: a heading with its section, fences whole
       chunker: markdownChunker(),
       embedder: embedding.embedder,
+      ...(modelEmbedding ? { models: [modelEmbedding.embedder] } : {}),
       owner: `hartonomous-cli:${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
       ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
       ...(options.maxBytes !== undefined ? { maxContentBytes: options.maxBytes } : {}),
@@ -142,9 +168,14 @@ export async function syncCommand(
     io.stdout.write(
       options.json ? `${JSON.stringify(result, null, 2)}\n` : formatSyncReport(result),
     );
-    return result.interrupted ? EXIT.interrupted : report.failed > 0 ? EXIT.itemsFailed : EXIT.ok;
+    return result.interrupted
+      ? EXIT.interrupted
+      : report.failed > 0 || report.modelVectorsFailed > 0
+        ? EXIT.itemsFailed
+        : EXIT.ok;
   } finally {
     embedding?.close();
+    modelEmbedding?.close();
     await db.close();
   }
 }
@@ -192,7 +223,9 @@ export function formatSyncReport(r: SyncCommandReport): string {
       ? 'interrupted: partial report (what was written stays written; run again to continue)'
       : r.failed > 0
         ? `sync finished with failures: ${formatCount(r.failed)} document${r.failed === 1 ? '' : 's'} failed (exit status 3)`
-        : 'sync complete',
+        : r.modelVectorsFailed > 0
+          ? `sync finished with failures: ${formatCount(r.modelVectorsFailed)} atom${r.modelVectorsFailed === 1 ? '' : 's'} without a vector of the default model (exit status 3)`
+          : 'sync complete',
   ];
   const row = (label: string, value: string): void => {
     lines.push(`  ${label.padEnd(12)}${value}`);
@@ -204,12 +237,18 @@ export function formatSyncReport(r: SyncCommandReport): string {
     `${formatCount(r.added)} added, ${formatCount(r.changed)} changed, ${formatCount(r.unchanged)} unchanged, ${formatCount(r.deleted)} deleted, ${formatCount(r.failed)} failed`,
   );
   row('atoms', `${formatCount(r.atomsAdded)} added, ${formatCount(r.atomsDeleted)} deleted`);
+  if (r.modelVectorsAdded > 0 || r.modelVectorsFailed > 0) {
+    row(
+      'model',
+      `${formatCount(r.modelVectorsAdded)} vectors of the default model added, ${formatCount(r.modelVectorsFailed)} failed`,
+    );
+  }
   row('duration', `${formatDuration(r.durationMs)}, ${formatRate(r.documentsPerSecond)}`);
   if (r.failures.length > 0) {
     lines.push('failures:');
     for (const f of r.failures) {
       lines.push(
-        `  ${f.documentId ?? `document ${f.index}`} (${f.step}): ${f.error}: ${f.message}`,
+        `  ${f.documentId ?? (f.index >= 0 ? `document ${f.index}` : (f.collection ?? ''))} (${f.step}): ${f.error}: ${f.message}`,
       );
     }
   }

@@ -49,6 +49,8 @@ export {
   ingestDocuments,
 } from './ingest-documents.js';
 export {
+  DefaultModelNotGivenError,
+  isDefaultModelNotGivenError,
   isModelDimensionsError,
   isModelInUseError,
   isModelNotEmbeddedError,

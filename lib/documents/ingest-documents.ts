@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { lastValueFrom, toArray } from 'rxjs';
+import type { Embedder } from '../atoms/embedder.js';
 import { type IngestOptions, ingestionPipeline } from '../atoms/ingest.js';
 import type { AtomInput, IngestResult } from '../atoms/ingest-steps.js';
+import { localEmbedder } from '../atoms/local-embedder.js';
 import { releaseOwnerClaims } from '../atoms/release-owner-claims.js';
 import { retryConflicts } from '../atoms/store.js';
 import { describeError } from '../core/errors.js';
@@ -20,8 +22,11 @@ import {
   DuplicateDocumentError,
   InvalidDocumentError,
 } from './errors.js';
+import { DefaultModelNotGivenError } from './model-errors.js';
 import { paragraphChunker } from './paragraph-chunker.js';
+import { reembed } from './reembed.js';
 import { type DocumentKey, removeDocuments } from './remove-documents.js';
+import { defaultModelOf } from './set-default-model.js';
 import {
   type DocumentWrite,
   keyOf,
@@ -54,6 +59,17 @@ export interface IngestDocumentsOptions extends IngestOptions {
   onProgress?: (progress: DocumentSyncProgress) => void;
   /** Failures kept in the report (all are counted). @default 1000 */
   maxFailures?: number;
+  /**
+   * Embedders of other models, for collections whose default model (`setDefaultModel`) is not
+   * the `embedder`'s: after each batch the atoms of that collection's documents get that
+   * model's vector too (only the atoms still without one, as `reembed` does), so searches of
+   * the collection find them. A document of such a collection whose default model is neither
+   * the `embedder`'s nor one of these fails with `DefaultModelNotGivenError`. Unchanged
+   * documents are filled too, so a later sync completes what an earlier one left out. A bad
+   * vector fails only its atom (`modelVectorsFailed`); an embedder failure that outlasts
+   * `reembed`'s retries rejects the run (what was written stays). @default none
+   */
+  models?: readonly Embedder[];
 }
 
 /**
@@ -82,6 +98,17 @@ export interface DocumentSyncProgress {
   readonly atomsAdded: number;
   /** Atoms this run deleted (rows). */
   readonly atomsDeleted: number;
+  /**
+   * Vectors of a collection's default model written for its atoms (side-table rows, through
+   * `models`); 0 when no collection of the run has a default model other than the embedder's.
+   */
+  readonly modelVectorsAdded: number;
+  /**
+   * Atoms still without a vector of their collection's default model after the run (the
+   * embedder of `models` failed on them, listed in `failures` with step `model`; the next sync
+   * or `reembed` retries them).
+   */
+  readonly modelVectorsFailed: number;
 }
 
 /**
@@ -94,14 +121,18 @@ export interface DocumentSyncProgress {
  * ```
  */
 export interface DocumentSyncFailure {
-  /** Position of the document in the source. */
+  /** Position of the document in the source (-1 for step `model`: an atom's failure). */
   readonly index: number;
   /** Its collection, when known. */
   readonly collection?: string;
   /** Its id, when it had one. */
   readonly documentId?: string;
-  /** Where it failed: `validate`, `chunk`, `store` (a chunk's atom) or `write`. */
-  readonly step: 'validate' | 'chunk' | 'store' | 'write';
+  /**
+   * Where it failed: `validate`, `chunk`, `store` (a chunk's atom), `write`, or `model` (the
+   * document is written, but some of its atoms got no vector of the collection's default
+   * model; not counted in `failed`, but in `modelVectorsFailed`).
+   */
+  readonly step: 'validate' | 'chunk' | 'store' | 'write' | 'model';
   /** The error's name (e.g. `ChunkFailedError`). */
   readonly error: string;
   /** Its message. */
@@ -218,7 +249,19 @@ export async function ingestDocuments(
     deleted: 0,
     atomsAdded: 0,
     atomsDeleted: 0,
+    modelVectorsAdded: 0,
+    modelVectorsFailed: 0,
   };
+  const primaryModel = (options.embedder ?? localEmbedder(options.db.embeddingDimensions)).model;
+  const modelEmbedders = new Map<string, Embedder>();
+  for (const m of options.models ?? []) {
+    if (typeof m?.model !== 'string' || typeof m.embed !== 'function') {
+      throw new TypeError('ingestDocuments: models must be embedders (model, dimensions, embed)');
+    }
+    modelEmbedders.set(m.model, m);
+  }
+  // each collection's default model, looked up once per run (null: none)
+  const defaults = new Map<string, string | null>();
   const failures: DocumentSyncFailure[] = [];
   const seen = new Map<string, DocumentKey>();
   const collections = new Set<string>(options.collection === undefined ? [] : [options.collection]);
@@ -308,7 +351,72 @@ export async function ingestDocuments(
       pending.push(p);
     }
     if (pending.length === 0) return;
+    // a collection with a default model the run has no embedder for: its documents fail
+    for (const c of new Set(pending.map((p) => p.collection))) {
+      if (!defaults.has(c)) {
+        defaults.set(c, (await defaultModelOf(options.db, c, signal ? { signal } : {})) ?? null);
+      }
+    }
+    const accepted = pending.filter((p) => {
+      const model = defaults.get(p.collection);
+      if (model == null || model === primaryModel || modelEmbedders.has(model)) return true;
+      failWith(p, 'validate', new DefaultModelNotGivenError(p.collection, model));
+      return false;
+    });
+    if (accepted.length === 0) return;
+    await syncPending(accepted);
+    if (!interrupted && !signal?.aborted) await fillDefaultModels(accepted);
+  };
 
+  /**
+   * Gives the atoms of these documents a vector of their collection's default model where it
+   * is not the embedder's (only atoms still without one).
+   */
+  const fillDefaultModels = async (docs: readonly Pending[]): Promise<void> => {
+    const byCollection = new Map<string, Pending[]>();
+    for (const p of docs) {
+      const model = defaults.get(p.collection);
+      if (model == null || model === primaryModel) continue;
+      const list = byCollection.get(p.collection);
+      if (list) list.push(p);
+      else byCollection.set(p.collection, [p]);
+    }
+    for (const [collection, list] of byCollection) {
+      const to = modelEmbedders.get(defaults.get(collection)!)!;
+      let r: Awaited<ReturnType<typeof reembed>>;
+      try {
+        r = await reembed(options.db, {
+          to,
+          collection,
+          documentIds: list.map((p) => p.doc.id),
+          ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+          ...(signal ? { signal } : {}),
+          ...(options.meter ? { telemetry: { meter: options.meter } } : {}),
+        });
+      } catch (e) {
+        // cancelled: what was written stays; the next sync or reembed fills the rest
+        if (signal?.aborted) {
+          interrupted = true;
+          return;
+        }
+        throw e;
+      }
+      counts.modelVectorsAdded += r.embedded;
+      counts.modelVectorsFailed += r.failed;
+      for (const f of r.failures) {
+        if (failures.length >= maxFailures) break;
+        failures.push({
+          index: -1,
+          collection,
+          step: 'model',
+          error: f.error,
+          message: `atom ${f.atomId} got no vector of '${to.model}': ${f.message}`,
+        });
+      }
+    }
+  };
+
+  const syncPending = async (pending: readonly Pending[]): Promise<void> => {
     // 2. one lookup: which are stored with the same hash already
     const stored = await storedHashes(pending);
     const toSync: Pending[] = [];

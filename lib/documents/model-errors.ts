@@ -133,3 +133,45 @@ export class ModelDimensionsError extends PipelineError {
  */
 export const isModelDimensionsError: (e: unknown) => e is ModelDimensionsError =
   errorGuard<ModelDimensionsError>('MODEL_DIMENSIONS');
+
+/**
+ * A document's collection searches with a default model that the sync was given no embedder
+ * for: its atoms would have no vector of that model, and searches of the collection would not
+ * find them. Pass an embedder of that model in `ingestDocuments`' `models` (or sync with it as
+ * the `embedder`). The document fails alone; the rest of the run goes on.
+ *
+ * @example
+ * ```ts
+ * import { DefaultModelNotGivenError } from '@hartonomous/pipelines/documents';
+ * const e = new DefaultModelNotGivenError('docs', 'm2');
+ * console.log(e.message); // collection 'docs' searches with model 'm2' by default: ...
+ * ```
+ */
+export class DefaultModelNotGivenError extends PipelineError {
+  readonly code = 'DEFAULT_MODEL_NOT_GIVEN' as const;
+  /**
+   * @param collection - the document's collection
+   * @param model - the collection's default model
+   */
+  constructor(
+    readonly collection: string,
+    readonly model: string,
+  ) {
+    super(
+      `collection '${collection}' searches with model '${model}' by default: pass an embedder of '${model}' in models (or as the embedder) so its new atoms get vectors of it`,
+    );
+  }
+}
+
+/**
+ * Guard for {@link DefaultModelNotGivenError}.
+ * @param e - any caught value
+ * @returns whether `e` is a {@link DefaultModelNotGivenError}
+ * @example
+ * ```ts
+ * import { DefaultModelNotGivenError, isDefaultModelNotGivenError } from '@hartonomous/pipelines/documents';
+ * isDefaultModelNotGivenError(new DefaultModelNotGivenError('docs', 'm2')); // true
+ * ```
+ */
+export const isDefaultModelNotGivenError: (e: unknown) => e is DefaultModelNotGivenError =
+  errorGuard<DefaultModelNotGivenError>('DEFAULT_MODEL_NOT_GIVEN');

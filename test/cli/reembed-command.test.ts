@@ -125,5 +125,28 @@ both(
       hits.hits.map((h) => h.id),
       found.hits.map((h) => h.id),
     );
+
+    // a sync after the switch gives the new atoms vectors of the default model too: a plain
+    // search of the collection finds them
+    await writeFile(join(docs, 'c.md'), 'Parrots mimic voices.\n\nOwls hunt at night.\n');
+    const later = await cli(['sync', 'docs', '--collection', 'kb', '--json']);
+    t.is(later.code, 0, later.stderr);
+    t.regex(later.stderr, /and hash-32 \(the collection's default\)/);
+    const synced = json<SyncCommandReport>(later.stdout);
+    t.like(synced, { added: 1, atomsAdded: 2, modelVectorsAdded: 2, modelVectorsFailed: 0 });
+    const parrots = await cli([
+      'search',
+      'parrots mimic voices',
+      '-k',
+      '20',
+      '--collection',
+      'kb',
+      '--json',
+    ]);
+    t.is(parrots.code, 0, parrots.stderr);
+    const top = json<SearchCommandResult>(parrots.stdout);
+    t.is(top.model, 'hash-32');
+    t.is(top.hits.length, atoms + 2);
+    t.is(top.hits[0]?.content, 'Parrots mimic voices.');
   },
 );

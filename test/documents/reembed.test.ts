@@ -14,6 +14,8 @@ import { deleteDocuments } from '../../lib/documents/delete-documents.js';
 import { dropModel } from '../../lib/documents/drop-model.js';
 import { ingestDocuments } from '../../lib/documents/ingest-documents.js';
 import {
+  DefaultModelNotGivenError,
+  isDefaultModelNotGivenError,
   isModelDimensionsError,
   isModelInUseError,
   isModelNotEmbeddedError,
@@ -441,5 +443,62 @@ suite.test(
     });
     t.is(await atomsOf(db, collection), 0);
     t.is(await addedVectors(db, to.model), 0);
+  },
+);
+
+suite.test(
+  "a sync into a collection with another default model: refused per document without that model's embedder, filled with it (searches find every atom)",
+  async (t, db) => {
+    t.timeout(300_000);
+    const p = randomBytes(4).toString('hex');
+    const collection = `switched-${p}`;
+    const other = `plain-${p}`;
+    const v1 = named(`p-${p}`, db.embeddingDimensions);
+    const v2 = named(`v2-${p}`, 24);
+    await ingestDocuments(corpus(p, 6), { db, collection, embedder: v1 });
+    await reembed(db, { to: v2, collection });
+    await setDefaultModel(db, collection, v2.model);
+
+    // new documents (new paragraphs: 'fresh ...') in the switched collection and one elsewhere
+    const fresh = (d: number) => ({
+      id: `n${d}`,
+      content: `${p} fresh ${WORDS[d]} alpha ${d}\n\n${p} fresh ${WORDS[d + 1]} beta ${d}`,
+    });
+    const news = [0, 1, 2, 3].map(fresh);
+    const refused = await ingestDocuments(
+      [...news, { id: 'x', collection: other, content: `${p} elsewhere` }],
+      { db, collection, embedder: v1 },
+    );
+    t.is(refused.failed, 4, JSON.stringify(refused.failures));
+    t.is(refused.added, 1);
+    t.true(refused.failures.every((f) => f.error === 'DefaultModelNotGivenError'));
+    t.true(refused.failures.every((f) => f.step === 'validate'));
+    t.true(isDefaultModelNotGivenError(new DefaultModelNotGivenError(collection, v2.model)));
+
+    const missingBefore = await atomsOf(db, collection);
+    const filled = await ingestDocuments(news, { db, collection, embedder: v1, models: [v2] });
+    t.is(filled.failed, 0, JSON.stringify(filled.failures));
+    t.is(filled.added, 4);
+    const atoms = await atomsOf(db, collection);
+    // every atom of the collection has a v2 vector: exactly the new atoms were added
+    t.is(filled.modelVectorsAdded, atoms - missingBefore);
+    t.is(filled.modelVectorsFailed, 0);
+    t.is(filled.atomsAdded, 8);
+    await setDefaultModel(db, collection, v2.model); // refused if any atom lacked the vector
+    const query = (
+      await v2.embed([`${p} fresh ${WORDS[2]} alpha 2`], AbortSignal.timeout(5_000))
+    )[0]!;
+    const hits = await searchSimilar(db, query, 3, { collection });
+    t.is(hits[0]?.content, `${p} fresh ${WORDS[2]} alpha 2`);
+    sameScores(
+      t,
+      hits.map((h) => h.similarity),
+      await bruteForce(db, collection, v2.model, query, 3),
+      'after the fill',
+    );
+
+    // an unchanged re-sync writes nothing and finds nothing to fill
+    const again = await ingestDocuments(news, { db, collection, embedder: v1, models: [v2] });
+    t.like(again, { unchanged: 4, atomsAdded: 0, modelVectorsAdded: 0, modelVectorsFailed: 0 });
   },
 );
