@@ -33,7 +33,8 @@ const ABOUT: Record<CommandName, { synopsis: string; summary: string; details: s
       'costs one lookup (no embedding, no write); a changed one gets its chunk list replaced.',
       '--cleanup incremental deletes the old chunks no document refers to any more; full also',
       'deletes the documents of the collection that the folder no longer has. Atoms stored by',
-      'ingest are never deleted.',
+      'ingest are never deleted. A collection whose default model (reembed --set-default) is',
+      "another gets that model's vectors too, from the same kind of embedder.",
     ],
   },
   delete: {
