@@ -260,7 +260,8 @@ export async function ingestDocuments(
     }
     modelEmbedders.set(m.model, m);
   }
-  // each collection's default model, looked up once per run (null: none)
+  // each collection's default model, looked up once per batch (null: none), so a default set
+  // while the run goes on applies from the next batch
   const defaults = new Map<string, string | null>();
   const failures: DocumentSyncFailure[] = [];
   const seen = new Map<string, DocumentKey>();
@@ -352,10 +353,9 @@ export async function ingestDocuments(
     }
     if (pending.length === 0) return;
     // a collection with a default model the run has no embedder for: its documents fail
+    defaults.clear();
     for (const c of new Set(pending.map((p) => p.collection))) {
-      if (!defaults.has(c)) {
-        defaults.set(c, (await defaultModelOf(options.db, c, signal ? { signal } : {})) ?? null);
-      }
+      defaults.set(c, (await defaultModelOf(options.db, c, signal ? { signal } : {})) ?? null);
     }
     const accepted = pending.filter((p) => {
       const model = defaults.get(p.collection);

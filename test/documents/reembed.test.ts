@@ -502,3 +502,42 @@ suite.test(
     t.like(again, { unchanged: 4, atomsAdded: 0, modelVectorsAdded: 0, modelVectorsFailed: 0 });
   },
 );
+
+suite.test(
+  'a default model set while a sync runs applies from its next batch of documents',
+  async (t, db) => {
+    t.timeout(300_000);
+    const p = randomBytes(4).toString('hex');
+    const collection = `midrun-${p}`;
+    const v1 = named(`p-${p}`, db.embeddingDimensions);
+    const v2 = named(`v2-${p}`, 16);
+    const docs = corpus(p, 4);
+    async function* source() {
+      yield docs[0]!;
+      yield docs[1]!;
+      // the first batch (documentBatchSize 2) is written when the generator resumes here
+      await reembed(db, { to: v2, collection });
+      await setDefaultModel(db, collection, v2.model);
+      yield docs[2]!;
+      yield docs[3]!;
+    }
+    const without = await ingestDocuments(source(), {
+      db,
+      collection,
+      embedder: v1,
+      documentBatchSize: 2,
+    });
+    t.is(without.added, 2);
+    t.deepEqual(
+      without.failures.map((f) => [f.documentId, f.error]),
+      [
+        ['d2', 'DefaultModelNotGivenError'],
+        ['d3', 'DefaultModelNotGivenError'],
+      ],
+    );
+    const filled = await ingestDocuments(docs, { db, collection, embedder: v1, models: [v2] });
+    t.like(filled, { unchanged: 2, added: 2, failed: 0, modelVectorsFailed: 0 });
+    t.true(filled.modelVectorsAdded > 0);
+    await setDefaultModel(db, collection, v2.model); // refused if an atom lacked a v2 vector
+  },
+);
