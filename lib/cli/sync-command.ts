@@ -79,7 +79,8 @@ export async function syncCommand(
   try {
     embedding = await makeEmbedder(options, db.embeddingDimensions, io);
     // the collection searches with another model by default: its new atoms get that model's
-    // vectors too, from the same kind of embedder under that model's name and dimensions
+    // vectors too, from the same kind of embedder (the same server) asked for that model by
+    // its name, at its stored dimensions
     const defaultModel = await defaultModelOf(
       db,
       collection,
@@ -90,8 +91,10 @@ export async function syncCommand(
       const stored = await withClient(state, io.signal, (client) =>
         extraModel(state, client, defaultModel),
       );
+      // --embed-model names the primary model: the server is asked for the default by its name
+      const { embedModel: _primary, ...forDefault } = options;
       modelEmbedding = await makeEmbedder(
-        options,
+        forDefault,
         stored?.dimensions ?? db.embeddingDimensions,
         io,
         defaultModel,

@@ -9,6 +9,7 @@ import type { ReembedCommandReport } from '../../lib/cli/reembed-command.js';
 import type { SearchCommandResult } from '../../lib/cli/search-command.js';
 import type { SyncCommandReport } from '../../lib/cli/sync-command.js';
 import { cliTestOnBoth, runCli } from '../support/cli-helpers.js';
+import { startEmbeddingServer } from '../support/embedding-server.js';
 
 const both = await cliTestOnBoth('reembed');
 
@@ -148,5 +149,58 @@ both(
     t.is(top.model, 'hash-32');
     t.is(top.hits.length, atoms + 2);
     t.is(top.hits[0]?.content, 'Parrots mimic voices.');
+  },
+);
+
+both(
+  'sync --embedder openai into a collection with another default model asks the server for that model by name',
+  async (t, target, dir) => {
+    const server = await startEmbeddingServer({ dimensions: 384 });
+    t.teardown(() => server.close());
+    const docs = join(dir, 'docs');
+    await mkdir(docs, { recursive: true });
+    await writeFile(join(docs, 'a.md'), 'Cats sleep a lot.\n\nQueues hold messages.\n');
+    const openai = ['--embedder', 'openai', '--embed-url', server.baseUrl];
+    const cli = (args: string[]) => runCli([...args, ...target.args], { cwd: dir });
+    const first = await cli([
+      'sync',
+      'docs',
+      '--collection',
+      'kb',
+      ...openai,
+      '--embed-model',
+      'primary',
+    ]);
+    t.is(first.code, 0, first.stderr);
+    // the new model by its own name (no --embed-model), made the default
+    const switched = await cli([
+      'reembed',
+      '--to-model',
+      'second',
+      '--collection',
+      'kb',
+      '--set-default',
+      ...openai,
+    ]);
+    t.is(switched.code, 0, switched.stderr);
+    const asked = (model: string) =>
+      server.requests.filter((r) => r.body.model === model).flatMap((r) => r.inputs);
+    t.deepEqual(asked('second').sort(), ['Cats sleep a lot.', 'Queues hold messages.']);
+
+    await writeFile(join(docs, 'b.md'), 'Parrots mimic voices.\n');
+    const later = await cli([
+      'sync',
+      'docs',
+      '--collection',
+      'kb',
+      '--json',
+      ...openai,
+      '--embed-model',
+      'primary',
+    ]);
+    t.is(later.code, 0, later.stderr);
+    t.like(json<SyncCommandReport>(later.stdout), { added: 1, modelVectorsAdded: 1 });
+    t.true(asked('primary').includes('Parrots mimic voices.'));
+    t.true(asked('second').includes('Parrots mimic voices.'));
   },
 );
