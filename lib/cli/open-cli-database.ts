@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { redactUrl } from '../core/redact-url.js';
 import type { Database } from '../postgres/database.js';
-import { DEFAULT_DATA_DIR, openDatabase, redactUrl } from '../postgres/open-database.js';
+import { DEFAULT_DATA_DIR, openDatabase } from '../postgres/open-database.js';
 import type { CliIo } from './cli-io.js';
 import { checkDatabaseUrl, DatabaseNotFoundError } from './errors.js';
 import type { CliOptions } from './parse-command-line.js';

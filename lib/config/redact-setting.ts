@@ -1,3 +1,4 @@
+import { redactUrl } from '../core/redact-url.js';
 import { CONFIG_KEYS } from './config-keys.js';
 
 /** Service Bus connection string parts that hold no secret: every other part is hidden. */
@@ -10,20 +11,6 @@ const PUBLIC_SERVICE_BUS_PARTS = new Set([
 
 /** An HTTP header name (RFC 9110 token). */
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-
-/**
- * Hides the password of a URL (`scheme://user:pw@host`, or `user:pw@host` with the scheme
- * forgotten or mistyped) and the value of a `password=` parameter or keyword. By text, not URL
- * parsing: a malformed URL, or a password with `/` or `@` in it, is still hidden.
- */
-function redactUrl(text: string): string {
-  const scheme = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.exec(text)?.[0] ?? '';
-  const rest = text
-    .slice(scheme.length)
-    .replace(/(^|[/\s])([^:/@\s]*):.*@/, '$1$2:***@')
-    .replace(/(\bpassword\s*=\s*)[^&\s]*/gi, '$1***');
-  return scheme + rest;
-}
 
 /**
  * Redacts the secret part of a setting's value: the password of a URL (of any setting whose

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import type { AnyEntity, EntitySchema } from '@mikro-orm/core';
 import type { Knex, MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
+import { redactUrl } from '../core/redact-url.js';
 import { LogEvents, logEvent } from '../observability/log-events.js';
 import { silentLogger } from '../observability/logger.js';
 import { checkDatabaseUrl } from './check-database-url.js';
@@ -581,17 +582,6 @@ function knexLog(logger: Logger): Knex.Logger {
       logger.debug({ knex: true }, `${method} is deprecated, use ${alternative}`),
     debug: (message: unknown) => logger.debug({ knex: true }, String(message)),
   };
-}
-
-/** The URL without its password, for logs. @internal */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable url)';
-  }
 }
 
 /** The default of {@link OpenDatabaseOptions.connectTimeoutMs}. @internal */

@@ -437,3 +437,16 @@ test('--data-dir memory:// ingests into a throw-away embedded database', async (
     await corpus.remove();
   }
 });
+
+(unavailable ? test.skip : test)(
+  'a password given as a URL parameter is never printed (stats, text and JSON)',
+  async (t) => {
+    const url = `${SERVER_URL}${SERVER_URL.includes('?') ? '&' : '?'}password=s3cret-param`;
+    for (const args of [[], ['--json']]) {
+      const r = await runCli(['stats', '--db', url, ...args]);
+      t.is(r.code, 0, r.stderr);
+      t.false(`${r.stdout}${r.stderr}`.includes('s3cret-param'), r.stdout);
+      t.regex(r.stdout, /password=\*\*\*/);
+    }
+  },
+);

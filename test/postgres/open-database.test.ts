@@ -5,11 +5,12 @@ import { contentHash } from '../../lib/atoms/hash.js';
 import { localEmbedder } from '../../lib/atoms/local-embedder.js';
 import { persistAtoms } from '../../lib/atoms/persist-atoms.js';
 import { Atom, AtomClaim, Outbox } from '../../lib/atoms/schema.js';
+import { redactUrl } from '../../lib/core/redact-url.js';
 import {
   type DatabaseUnavailableError,
   isDatabaseUnavailableError,
 } from '../../lib/postgres/errors.js';
-import { openDatabase, redactUrl } from '../../lib/postgres/open-database.js';
+import { openDatabase } from '../../lib/postgres/open-database.js';
 import { SchemaMigration } from '../../lib/postgres/schema-migration.js';
 import {
   databaseSuite,
@@ -55,6 +56,13 @@ test('options are validated with clear TypeErrors', async (t) => {
 test('passwords are redacted from logged URLs', (t) => {
   t.is(redactUrl('postgres://app:s3cret@db:5432/x'), 'postgres://app:***@db:5432/x');
   t.false(redactUrl('postgres://app:s3cret@db:5432/x').includes('s3cret'));
+  // a password given as a parameter (node-postgres reads it there too)
+  t.is(redactUrl('postgres://app@db/x?password=s3cret'), 'postgres://app@db/x?password=***');
+  t.is(
+    redactUrl('postgres://app@db/x?sslmode=require&password=s3cret&a=1'),
+    'postgres://app@db/x?sslmode=require&password=***&a=1',
+  );
+  t.is(redactUrl('host=db password=s3cret user=app'), 'host=db password=*** user=app');
 });
 
 suite.test(
