@@ -4,7 +4,7 @@ import { lastValueFrom, toArray } from 'rxjs';
 import type { Embedder } from '../atoms/embedder.js';
 import { type IngestOptions, ingestionPipeline } from '../atoms/ingest.js';
 import type { AtomInput, IngestResult } from '../atoms/ingest-steps.js';
-import { localEmbedder } from '../atoms/local-embedder.js';
+import { LOCAL_EMBEDDER_MODEL } from '../atoms/local-embedder.js';
 import { releaseOwnerClaims } from '../atoms/release-owner-claims.js';
 import { retryConflicts } from '../atoms/store.js';
 import { describeError } from '../core/errors.js';
@@ -252,7 +252,7 @@ export async function ingestDocuments(
     modelVectorsAdded: 0,
     modelVectorsFailed: 0,
   };
-  const primaryModel = (options.embedder ?? localEmbedder(options.db.embeddingDimensions)).model;
+  const primaryModel = options.embedder?.model ?? LOCAL_EMBEDDER_MODEL;
   const modelEmbedders = new Map<string, Embedder>();
   for (const m of options.models ?? []) {
     if (typeof m?.model !== 'string' || typeof m.embed !== 'function') {
@@ -391,7 +391,7 @@ export async function ingestDocuments(
           documentIds: list.map((p) => p.doc.id),
           ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
           ...(signal ? { signal } : {}),
-          ...(options.meter ? { telemetry: { meter: options.meter } } : {}),
+          ...(options.meter ? { meter: options.meter } : {}),
         });
       } catch (e) {
         // cancelled: what was written stays; the next sync or reembed fills the rest

@@ -19,7 +19,9 @@ import { ModelDimensionsError } from './model-errors.js';
 import { type StoredAtom, streamAtoms } from './stream-atoms.js';
 
 /**
- * Options of {@link reembed}.
+ * Options of {@link reembed}. Its `meter` (else the global one) gets the counter
+ * `hartonomous.reembed.atoms` (attributes `gen_ai.request.model`, `state`: `scanned`,
+ * `embedded`, `skipped`, `failed`), with the same counts as the report.
  *
  * @example
  * ```ts
@@ -34,7 +36,7 @@ import { type StoredAtom, streamAtoms } from './stream-atoms.js';
  * };
  * ```
  */
-export interface ReembedOptions {
+export interface ReembedOptions extends TelemetryOptions {
   /** The new model: its `model` names the vectors stored, at its `dimensions`. */
   to: Embedder;
   /** Only atoms with a vector of this model (the one being replaced). @default every atom */
@@ -61,12 +63,6 @@ export interface ReembedOptions {
    * What was written stays written and a later run goes on from there. @default none
    */
   signal?: AbortSignal;
-  /**
-   * Where the counter `hartonomous.reembed.atoms` (attributes `gen_ai.request.model`, `state`:
-   * `scanned`, `embedded`, `skipped`, `failed`) goes, with the same counts as the report.
-   * @default the global meter
-   */
-  telemetry?: TelemetryOptions;
 }
 
 /**
@@ -200,9 +196,17 @@ export async function reembed(db: Database, options: ReembedOptions): Promise<Re
   await registerModel(state, to.model, dims, signal);
 
   const counts = { scanned: 0, embedded: 0, skipped: 0, failed: 0, batches: 0 };
-  const counter = instruments(options.telemetry).reembedAtoms;
-  const count = (state: 'scanned' | 'embedded' | 'skipped' | 'failed', n: number): void => {
-    if (n > 0) counter.add(n, { 'gen_ai.request.model': to.model, state });
+  // hartonomous.reembed.atoms: the same counts as the report, by state
+  const counter = instruments(options).reembedAtoms;
+  const model = { 'gen_ai.request.model': to.model };
+  const attributes = {
+    scanned: { ...model, state: 'scanned' },
+    embedded: { ...model, state: 'embedded' },
+    skipped: { ...model, state: 'skipped' },
+    failed: { ...model, state: 'failed' },
+  };
+  const count = (state: keyof typeof attributes, n: number): void => {
+    if (n > 0) counter.add(n, attributes[state]);
   };
   const failures: ReembedFailure[] = [];
   const progress = (): ReembedProgress => ({ model: to.model, ...counts });
@@ -220,6 +224,8 @@ export async function reembed(db: Database, options: ReembedOptions): Promise<Re
   };
 
   const runBatch = async (batch: StoredAtom[]): Promise<void> => {
+    // scanned per batch: equal to the report's count at every progress event and at the end
+    count('scanned', batch.length);
     const vectors = await embedBatch(to, batch, dims, retryOptions, signal);
     const good: StoredAtom[] = [];
     const goodVectors: Float32Array[] = [];
@@ -258,7 +264,6 @@ export async function reembed(db: Database, options: ReembedOptions): Promise<Re
     ...(signal ? { signal } : {}),
   })) {
     counts.scanned++;
-    count('scanned', 1);
     batch.push(atom);
     if (batch.length === batchSize) {
       await runBatch(batch);

@@ -420,8 +420,8 @@ suite.test(
     const to = named(`twice-${p}`, 20);
     const meters = [memoryMeter(), memoryMeter()] as const;
     const [a, b] = await Promise.all([
-      reembed(db, { to, collection, batchSize: 3, telemetry: { meter: meters[0].meter } }),
-      reembed(db, { to, collection, batchSize: 4, telemetry: { meter: meters[1].meter } }),
+      reembed(db, { to, collection, batchSize: 3, meter: meters[0].meter }),
+      reembed(db, { to, collection, batchSize: 4, meter: meters[1].meter }),
     ]);
     t.is(a.embedded + b.embedded, atoms, JSON.stringify([a, b]));
     t.is(await addedVectors(db, to.model), atoms);
