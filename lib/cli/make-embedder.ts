@@ -1,5 +1,7 @@
 import type { Embedder } from '../atoms/embedder.js';
 import { localEmbedder } from '../atoms/local-embedder.js';
+import { extraModel } from '../atoms/model-vectors.js';
+import { type Database, readyStateOf, withClient } from '../postgres/database.js';
 import type { CliIo } from './cli-io.js';
 import type { CliOptions } from './parse-command-line.js';
 
@@ -49,4 +51,30 @@ export async function makeEmbedder(
           embed: (texts, signal) => client.embed(texts, signal),
         };
   return { embedder, close: () => client.close() };
+}
+
+/**
+ * The embedder of a collection's default model (`reembed --set-default`): the same kind of
+ * embedder as the command line's, asked for that model by its name (`--embed-model` names the
+ * primary model, so it is left out), at the dimensions the database stores for the model.
+ * Used by `sync` (to give new atoms that model's vectors) and `search --collection` without
+ * `--model` (to embed the query as the collection's vectors were).
+ *
+ * @param options - the parsed options (`embedder`, `embedUrl`)
+ * @param db - the open database
+ * @param io - the environment, cancellation
+ * @param model - the collection's default model
+ * @returns the embedder and a `close()` releasing its sockets
+ * @internal
+ */
+export async function makeDefaultModelEmbedder(
+  options: CliOptions,
+  db: Database,
+  io: CliIo,
+  model: string,
+): Promise<{ embedder: Embedder; close(): void }> {
+  const state = readyStateOf(db);
+  const stored = await withClient(state, io.signal, (client) => extraModel(state, client, model));
+  const { embedModel: _primary, ...forDefault } = options;
+  return makeEmbedder(forDefault, stored?.dimensions ?? db.embeddingDimensions, io, model);
 }

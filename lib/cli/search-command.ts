@@ -1,3 +1,4 @@
+import type { Embedder } from '../atoms/embedder.js';
 import { extraModel } from '../atoms/model-vectors.js';
 import {
   type SearchMode,
@@ -5,11 +6,12 @@ import {
   searchSimilar,
   type TextMatch,
 } from '../atoms/search-similar.js';
-import { readyStateOf, withClient } from '../postgres/database.js';
+import { defaultModelOf } from '../documents/set-default-model.js';
+import { type Database, readyStateOf, withClient } from '../postgres/database.js';
 import type { CliIo } from './cli-io.js';
 import { UsageError } from './errors.js';
 import { snippet } from './format.js';
-import { makeEmbedder } from './make-embedder.js';
+import { makeDefaultModelEmbedder, makeEmbedder } from './make-embedder.js';
 import { openCliDatabase } from './open-cli-database.js';
 import type { CliOptions } from './parse-command-line.js';
 
@@ -59,29 +61,11 @@ export async function searchCommand(
     };
     const signal = io.signal ? { signal: io.signal } : {};
     // the model searched: --model, else the collection's default, else the embedder's own
-    const state = readyStateOf(db);
-    const named = await withClient(state, io.signal, async (client) => {
-      let model = options.model;
-      if (model === undefined && options.collection !== undefined) {
-        const { rows } = await client.query<{ model: string }>({
-          text: `SELECT model FROM ${state.qschema}.collection_models WHERE collection = $1`,
-          values: [options.collection],
-        });
-        model = rows[0]?.model;
-      }
-      return model === undefined
-        ? undefined
-        : { model, dimensions: (await extraModel(state, client, model))?.dimensions };
-    });
-    const embedding =
-      mode === 'text'
-        ? undefined
-        : await makeEmbedder(
-            options,
-            named?.dimensions ?? db.embeddingDimensions,
-            io,
-            named?.model,
-          );
+    const byDefault =
+      options.model === undefined && options.collection !== undefined
+        ? await defaultModelOf(db, options.collection, signal)
+        : undefined;
+    const embedding = mode === 'text' ? undefined : await queryEmbedder(options, db, io, byDefault);
     try {
       const embedder = embedding?.embedder;
       const hits: (SimilarAtom | TextMatch)[] = embedder
@@ -127,4 +111,22 @@ export async function searchCommand(
   } finally {
     await db.close();
   }
+}
+
+/**
+ * The query's embedder: a collection's default model's (asked for by its name, as its vectors
+ * were made), else `--model`'s at its stored dimensions, else the command line's own.
+ */
+async function queryEmbedder(
+  options: CliOptions,
+  db: Database,
+  io: CliIo,
+  byDefault: string | undefined,
+): Promise<{ embedder: Embedder; close(): void }> {
+  if (byDefault !== undefined) return makeDefaultModelEmbedder(options, db, io, byDefault);
+  const model = options.model;
+  if (model === undefined) return makeEmbedder(options, db.embeddingDimensions, io);
+  const state = readyStateOf(db);
+  const stored = await withClient(state, io.signal, (client) => extraModel(state, client, model));
+  return makeEmbedder(options, stored?.dimensions ?? db.embeddingDimensions, io, model);
 }

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { relative, resolve, sep } from 'node:path';
-import { extraModel } from '../atoms/model-vectors.js';
 import { markdownChunker } from '../chunking/markdown-chunker.js';
 import type { DocumentInput } from '../documents/document.js';
 import {
@@ -12,13 +11,12 @@ import {
 } from '../documents/ingest-documents.js';
 import { defaultModelOf } from '../documents/set-default-model.js';
 import { pingDatabase } from '../ops/ping-database.js';
-import { readyStateOf, withClient } from '../postgres/database.js';
 import type { CliIo } from './cli-io.js';
 import { UsageError } from './errors.js';
 import { EXIT } from './exit-status.js';
 import { findTextFiles, type TextFile } from './find-text-files.js';
 import { formatCount, formatDuration, formatRate } from './format.js';
-import { makeEmbedder } from './make-embedder.js';
+import { makeDefaultModelEmbedder, makeEmbedder } from './make-embedder.js';
 import { openCliDatabase } from './open-cli-database.js';
 import { addReadinessCheck } from './operations.js';
 import type { CliOptions } from './parse-command-line.js';
@@ -79,26 +77,14 @@ export async function syncCommand(
   try {
     embedding = await makeEmbedder(options, db.embeddingDimensions, io);
     // the collection searches with another model by default: its new atoms get that model's
-    // vectors too, from the same kind of embedder (the same server) asked for that model by
-    // its name, at its stored dimensions
+    // vectors too
     const defaultModel = await defaultModelOf(
       db,
       collection,
       io.signal ? { signal: io.signal } : {},
     );
     if (defaultModel !== undefined && defaultModel !== embedding.embedder.model) {
-      const state = readyStateOf(db);
-      const stored = await withClient(state, io.signal, (client) =>
-        extraModel(state, client, defaultModel),
-      );
-      // --embed-model names the primary model: the server is asked for the default by its name
-      const { embedModel: _primary, ...forDefault } = options;
-      modelEmbedding = await makeEmbedder(
-        forDefault,
-        stored?.dimensions ?? db.embeddingDimensions,
-        io,
-        defaultModel,
-      );
+      modelEmbedding = await makeDefaultModelEmbedder(options, db, io, defaultModel);
     }
     const skipped: SkippedFile[] = [];
     let read = 0;

@@ -202,5 +202,22 @@ both(
     t.like(json<SyncCommandReport>(later.stdout), { added: 1, modelVectorsAdded: 1 });
     t.true(asked('primary').includes('Parrots mimic voices.'));
     t.true(asked('second').includes('Parrots mimic voices.'));
+
+    // a search of the collection embeds the query with its default model, whatever
+    // --embed-model names
+    const found = await cli([
+      'search',
+      'parrots at night',
+      '--collection',
+      'kb',
+      '--json',
+      ...openai,
+      '--embed-model',
+      'primary',
+    ]);
+    t.is(found.code, 0, found.stderr);
+    t.is(json<SearchCommandResult>(found.stdout).model, 'second');
+    t.true(asked('second').includes('parrots at night'));
+    t.false(asked('primary').includes('parrots at night'));
   },
 );
